@@ -1,0 +1,41 @@
+# Two commands on a fresh clone: `make demo` and `make test`.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROTO   := $(wildcard proto/clusterlink/v1/*.proto)
+
+.PHONY: install demo test unit integration bench proto clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip==25.3
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Regenerate the committed gRPC code after editing proto/.
+# tests/unit/test_generated_code.py fails when this was forgotten.
+proto: $(STAMP)
+	$(BIN)/python -m clusterlink.v1.regenerate
+
+demo: $(STAMP)
+	$(BIN)/python -m clusterlink.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -ra tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q -ra tests/integration
+
+# Measured, never asserted. SIZE_MB=100 for a quick run.
+SIZE_MB ?= 1024
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.mirror_bench --size-mb $(SIZE_MB)
+
+clean:
+	rm -rf $(VENV) build *.egg-info service/*.egg-info

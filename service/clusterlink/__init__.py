@@ -1,0 +1,1 @@
+"""ClusterLink: exact-offset mirroring between Apache Kafka clusters."""

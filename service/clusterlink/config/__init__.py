@@ -1,0 +1,1 @@
+"""Named, defaulted and documented settings."""

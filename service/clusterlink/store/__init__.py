@@ -1,0 +1,1 @@
+"""The SQL store: desired and observed state of links and mirror topics."""

@@ -1,0 +1,140 @@
+"""SQLAlchemy models: one row per link, mirror topic, partition and segment.
+
+Desired state (what the API wrote) and observed state (what workers saw) sit
+in the same rows; `version` is bumped on every API-visible change and is the
+etag. The destination cluster, not this store, is the authority on mirroring
+progress: partition rows are a cache for status and metrics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, dt.datetime: DateTime(timezone=True)}
+
+
+class Link(Base):
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    # Non-secret connection fields as JSON; secrets live encrypted beside them.
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source_secrets: Mapped[str | None] = mapped_column(Text)
+    destination: Mapped[dict[str, Any]] = mapped_column(JSON)
+    destination_secrets: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    mirror_topics: Mapped[list[MirrorTopic]] = relationship(
+        back_populates="link", cascade="all, delete-orphan", passive_deletes=True
+    )
+    tasks: Mapped[list[LinkTask]] = relationship(
+        back_populates="link", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class MirrorTopic(Base):
+    __tablename__ = "mirror_topics"
+    __table_args__ = (UniqueConstraint("link_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), index=True)
+    # The destination topic name (the {topic} of the resource name).
+    name: Mapped[str] = mapped_column(String(249))
+    source_topic: Mapped[str] = mapped_column(String(249))
+    # Lifecycle state (clusterlink.v1.MirrorTopic.State names). The API and
+    # the workers both move it; workers only with compare-and-set updates.
+    state: Mapped[str] = mapped_column(String(32), default="PENDING")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    delete_destination_topic: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+    link: Mapped[Link] = relationship(back_populates="mirror_topics")
+    partitions: Mapped[list[MirrorPartition]] = relationship(
+        back_populates="mirror_topic",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="MirrorPartition.partition",
+    )
+
+
+class MirrorPartition(Base):
+    """Observed progress of one partition, written by its worker."""
+
+    __tablename__ = "mirror_partitions"
+
+    mirror_topic_id: Mapped[int] = mapped_column(
+        ForeignKey("mirror_topics.id", ondelete="CASCADE"), primary_key=True
+    )
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_log_start_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    source_end_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    mirror_end_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    mirrored_source_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    lag: Mapped[int] = mapped_column(BigInteger, default=0)
+    translated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    mirror_topic: Mapped[MirrorTopic] = relationship(back_populates="partitions")
+
+
+class TranslationSegment(Base):
+    """From `source_offset` on, destination = destination_offset + (source - source_offset).
+
+    Written before the first record past a gap is produced, so the mapping
+    for every record on the destination is known even after a crash.
+    """
+
+    __tablename__ = "translation_segments"
+
+    mirror_topic_id: Mapped[int] = mapped_column(
+        ForeignKey("mirror_topics.id", ondelete="CASCADE"), primary_key=True
+    )
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Keyed by destination offset: a gap re-found after a crash at the same
+    # destination offset replaces the earlier row instead of adding one.
+    destination_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class LinkTask(Base):
+    """Observed state of a link's background tasks (reconciler, workers)."""
+
+    __tablename__ = "link_tasks"
+
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    link: Mapped[Link] = relationship(back_populates="tasks")
