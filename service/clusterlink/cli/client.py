@@ -1,0 +1,157 @@
+"""Talking to the ClusterLink service: endpoint resolution, channel and stub,
+per-call deadlines, and turning gRPC errors into one line a person can act on."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
+
+ENDPOINT_ENV = "CLUSTERLINK_ENDPOINT"
+DEFAULT_ENDPOINT = "127.0.0.1:50051"
+# Deadline of every single RPC, in seconds.
+DEFAULT_RPC_TIMEOUT = 30.0
+
+# What gRPC says when it never got a connection (as opposed to an UNAVAILABLE
+# sent by the service itself, e.g. when its store is unreachable).
+_CONNECT_FAILURE_MARKERS = (
+    "failed to connect",
+    "connection refused",
+    "connections to all backends failing",
+    "dns resolution failed",
+    "name resolution",
+    "no route to host",
+    "network is unreachable",
+    "connection reset",
+    "socket closed",
+    "empty address list",
+)
+
+
+class CliError(Exception):
+    """A failure reported as one `error: ...` line on stderr, exit code 1.
+
+    `code` is the gRPC status code when the failure came from a call.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UsageError(CliError):
+    """Arguments that parse but do not make sense together; exit code 2."""
+
+    exit_code = 2
+
+
+def resolve_endpoint(explicit: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """`--endpoint` if given, else $CLUSTERLINK_ENDPOINT, else 127.0.0.1:50051."""
+    if explicit and explicit.strip():
+        return explicit.strip()
+    env = (os.environ if environ is None else environ).get(ENDPOINT_ENV, "").strip()
+    return env or DEFAULT_ENDPOINT
+
+
+def add_endpoint_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint",
+        metavar="HOST:PORT",
+        default=None,
+        help=f"the ClusterLink service (default: ${ENDPOINT_ENV}, else {DEFAULT_ENDPOINT})",
+    )
+
+
+def one_line(text: str) -> str:
+    """Fold a possibly multi-line message into one line."""
+    parts = [p.strip() for p in text.splitlines() if p.strip()]
+    return "; ".join(parts)
+
+
+def _is_connect_failure(details: str) -> bool:
+    lowered = details.lower()
+    return any(marker in lowered for marker in _CONNECT_FAILURE_MARKERS)
+
+
+def error_from_rpc(err: grpc.RpcError, endpoint: str, timeout: float = DEFAULT_RPC_TIMEOUT) -> CliError:
+    """The CliError to report for a failed call to the service at `endpoint`."""
+    code = err.code() if callable(getattr(err, "code", None)) else None
+    details = (err.details() if callable(getattr(err, "details", None)) else None) or ""
+    details = one_line(details)
+    if code is None:
+        return CliError(details or str(err))
+    if code == grpc.StatusCode.UNAVAILABLE and (not details or _is_connect_failure(details)):
+        return CliError(
+            f"cannot reach the ClusterLink service at {endpoint} (is 'clusterlink serve' running?)", code
+        )
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and details.lower() in ("", "deadline exceeded"):
+        return CliError(
+            f"DEADLINE_EXCEEDED: the ClusterLink service at {endpoint} did not answer within {timeout:g} s", code
+        )
+    return CliError(f"{code.name}: {details}" if details else code.name, code)
+
+
+class Client:
+    """A channel to the service and its stub; use as a context manager.
+
+    `call("GetLink", request)` runs one RPC with a deadline and raises CliError
+    (never grpc.RpcError) when it fails.
+    """
+
+    def __init__(self, endpoint: str, rpc_timeout: float = DEFAULT_RPC_TIMEOUT) -> None:
+        self.endpoint = endpoint
+        self.rpc_timeout = rpc_timeout
+        try:
+            self._channel = grpc.insecure_channel(endpoint)
+        except Exception as exc:  # grpc refuses some malformed targets up front
+            raise CliError(f"invalid endpoint {endpoint!r}: {exc}") from None
+        self.stub = pb_grpc.ClusterLinkServiceStub(self._channel)
+
+    def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        deadline = self.rpc_timeout if timeout is None else timeout
+        rpc = getattr(self.stub, method)
+        try:
+            return rpc(request, timeout=deadline)
+        except grpc.RpcError as err:
+            raise error_from_rpc(err, self.endpoint, deadline) from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def connect(args: argparse.Namespace) -> Client:
+    """A Client for the endpoint the parsed arguments (or the environment) name."""
+    return Client(resolve_endpoint(getattr(args, "endpoint", None)))
+
+
+def list_all(client: Client, method: str, make_request: Any, items_field: str) -> list[Any]:
+    """Every item of a paged List call: `make_request(page_token)` builds each request."""
+    items: list[Any] = []
+    token = ""
+    seen: set[str] = set()
+    while True:
+        response = client.call(method, make_request(token))
+        items.extend(getattr(response, items_field))
+        token = response.next_page_token
+        if not token or token in seen:
+            return items
+        seen.add(token)

@@ -1,0 +1,1 @@
+"""The mirroring engine: one worker per mirror topic moves records."""

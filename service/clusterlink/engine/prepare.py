@@ -1,0 +1,201 @@
+"""Preparing a destination topic before records flow.
+
+Three steps, each safe to repeat after a crash at any point:
+1. the destination topic exists with the source's partition count and
+   CreateTime timestamps;
+2. an empty destination partition starts at the source's log start offset
+   (throw-away "filler" records, then DeleteRecords), so offsets stay equal;
+3. the last record already on the destination equals its source record, so
+   a foreign write is caught before it can shift offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+
+from clusterlink.engine.segments import Segment, source_for_destination
+from clusterlink.kafka import admin as kadmin
+from clusterlink.kafka.reader import read_at
+
+FILLER_HEADER = "clusterlink.filler"
+_FILLER_HEADERS = [(FILLER_HEADER, b"1")]
+
+
+class FatalMirrorError(Exception):
+    """Mirroring cannot go on without a person; the message says what to do."""
+
+
+class SourceUnavailableError(Exception):
+    """The source cluster cannot be reached; mirroring resumes by itself."""
+
+
+class DestinationError(Exception):
+    """The destination refused or could not be reached; retried with backoff."""
+
+
+@dataclass
+class Offsets:
+    low: dict[int, int]
+    high: dict[int, int]
+
+
+def ensure_destination_topic(
+    src: AdminClient, dst: AdminClient, source_topic: str, topic: str, timeout: float
+) -> tuple[int, dict[str, str]]:
+    """Returns the partition count and the settings the destination topic must have."""
+    try:
+        partitions = kadmin.partition_count(src, source_topic, timeout)
+        overrides = kadmin.topic_overrides(src, source_topic, timeout) if partitions else {}
+    except KafkaException as exc:
+        raise SourceUnavailableError(f"cannot read topic {source_topic!r} on the source cluster: {exc}") from exc
+    if partitions is None:
+        raise FatalMirrorError(
+            f"source topic {source_topic!r} does not exist on the source cluster; "
+            "create it there and resume this mirror topic, or delete the mirror topic"
+        )
+    desired = {**overrides, **kadmin.MIRROR_FIXED_CONFIGS}
+    try:
+        existing = kadmin.partition_count(dst, topic, timeout)
+        if existing is None:
+            kadmin.create_topic(dst, topic, partitions, desired, timeout)
+        elif existing != partitions:
+            raise FatalMirrorError(
+                f"destination topic {topic!r} has {existing} partitions but source topic "
+                f"{source_topic!r} has {partitions}; delete or rename the destination topic"
+            )
+        else:
+            kadmin.set_topic_configs(dst, topic, desired, timeout)
+    except KafkaException as exc:
+        raise DestinationError(f"cannot prepare destination topic {topic!r}: {exc}") from exc
+    return partitions, desired
+
+
+def read_offsets(admin: AdminClient, topic: str, partitions: list[int], timeout: float) -> Offsets:
+    return Offsets(
+        low=kadmin.list_offsets(admin, topic, partitions, "earliest", timeout),
+        high=kadmin.list_offsets(admin, topic, partitions, "latest", timeout),
+    )
+
+
+def is_filler(msg: Message | None) -> bool:
+    return msg is not None and any(k == FILLER_HEADER for k, _ in (msg.headers() or []))
+
+
+def partitions_to_fill(
+    src: Offsets,
+    dst: Offsets,
+    segments: dict[int, list[Segment]],
+    last_is_filler: Callable[[dict[int, int]], dict[int, bool]],
+) -> dict[int, int]:
+    """Partitions whose destination must be moved up to the source log start.
+
+    That is every exact partition whose destination holds no real record
+    (it is empty, or it holds only filler from an interrupted run) while the
+    source log starts above the destination's end. Returns partition -> target.
+    """
+    candidates = {
+        p: dst.high[p]
+        for p in src.low
+        if not segments.get(p) and src.low[p] > dst.high[p]
+    }
+    maybe_partial = {p: h - 1 for p, h in candidates.items() if dst.low[p] < h}
+    filler = last_is_filler(maybe_partial) if maybe_partial else {}
+    return {
+        p: src.low[p]
+        for p in candidates
+        if dst.low[p] == dst.high[p] or filler.get(p, False)
+    }
+
+
+def fill_and_trim(
+    producer: Producer,
+    dst_admin: AdminClient,
+    topic: str,
+    dst: Offsets,
+    targets: dict[int, int],
+    cleanup_policy: str,
+    timeout: float,
+) -> None:
+    """Writes filler up to each target offset, then deletes everything below it."""
+    failures: list[str] = []
+
+    def on_delivery(err: Any, _msg: Message) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    for partition, target in targets.items():
+        for _ in range(target - dst.high[partition]):
+            while True:
+                try:
+                    producer.produce(topic, None, None, partition=partition, headers=_FILLER_HEADERS,
+                                     on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+    if producer.flush(max(timeout, 60.0)) > 0 or failures:
+        raise DestinationError(f"could not write filler records to {topic!r}: {failures[:1] or 'flush timed out'}")
+    try:
+        high = kadmin.list_offsets(dst_admin, topic, list(targets), "latest", timeout)
+        short = {p: (high[p], t) for p, t in targets.items() if high[p] != t}
+        if short:
+            # Someone else wrote to the destination partition meanwhile.
+            raise FatalMirrorError(
+                f"destination topic {topic!r} was written outside the link while it was being "
+                f"prepared (partition -> (end offset, expected)): {short}"
+            )
+        # DeleteRecords needs the delete policy; compacted topics get it briefly.
+        if "delete" not in cleanup_policy:
+            kadmin.set_topic_configs(dst_admin, topic, {"cleanup.policy": "compact,delete"}, timeout)
+        kadmin.delete_records_before(dst_admin, topic, targets, timeout)
+        if "delete" not in cleanup_policy:
+            kadmin.set_topic_configs(dst_admin, topic, {"cleanup.policy": cleanup_policy}, timeout)
+    except KafkaException as exc:
+        raise DestinationError(f"could not move the log start of {topic!r}: {exc}") from exc
+    for partition, target in targets.items():
+        dst.low[partition] = dst.high[partition] = target
+
+
+def record_identity(msg: Message) -> tuple[Any, ...]:
+    return (msg.key(), msg.value(), msg.headers() or [], msg.timestamp()[1])
+
+
+def check_resume_points(
+    src_config: dict[str, Any],
+    dst_config: dict[str, Any],
+    source_topic: str,
+    topic: str,
+    dst: Offsets,
+    segments: dict[int, list[Segment]],
+    timeout: float,
+) -> None:
+    """Fails when the last record on the destination is not its source record."""
+    probes = {p: dst.high[p] - 1 for p in dst.high if dst.high[p] > dst.low[p]}
+    if not probes:
+        return
+    try:
+        mirrored = read_at(dst_config, topic, probes, timeout)
+    except KafkaException as exc:
+        raise DestinationError(f"cannot read destination topic {topic!r}: {exc}") from exc
+    wanted = {p: source_for_destination(segments.get(p, []), o) for p, o in probes.items()}
+    try:
+        originals = read_at(src_config, source_topic, wanted, timeout)
+    except KafkaException as exc:
+        raise SourceUnavailableError(f"cannot read source topic {source_topic!r}: {exc}") from exc
+    for p, dst_offset in probes.items():
+        got, want = mirrored.get(p), originals.get(p)
+        if got is None or got.offset() != dst_offset or is_filler(got):
+            continue
+        if want is None or want.offset() != wanted[p]:
+            continue  # the source no longer holds it (retention, compaction)
+        if record_identity(got) != record_identity(want):
+            raise FatalMirrorError(
+                f"destination topic {topic!r} partition {p} was written outside the link: "
+                f"the record at offset {dst_offset} differs from source offset {wanted[p]}; "
+                "mirroring stopped so offsets never shift. Fail over, or delete the "
+                "destination topic and create the mirror again"
+            )

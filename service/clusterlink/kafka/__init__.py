@@ -1,0 +1,1 @@
+"""Kafka client construction and admin operations (confluent-kafka)."""

@@ -1,0 +1,101 @@
+"""Prometheus metrics.
+
+Counters of moved records and bytes are kept in memory by the workers; every
+gauge (links, mirror topics by state, lag) is read from the store at scrape
+time, so what Prometheus shows is exactly what the API reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clusterlink.store.models import Link, MirrorPartition, MirrorTopic
+
+STATES = (
+    "PENDING",
+    "ACTIVE",
+    "PAUSED",
+    "PROMOTING",
+    "PROMOTED",
+    "FAILED_OVER",
+    "SOURCE_UNAVAILABLE",
+    "FAILED",
+    "DELETING",
+)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    records: Counter
+    bytes: Counter
+
+
+class StoreCollector(Collector):
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        links = GaugeMetricFamily("clusterlink_links", "Links in the store.")
+        by_state = GaugeMetricFamily(
+            "clusterlink_mirror_topics", "Mirror topics by lifecycle state.", labels=["state"]
+        )
+        lag = GaugeMetricFamily(
+            "clusterlink_partition_lag",
+            "Source offsets not yet mirrored, per mirror partition.",
+            labels=["link", "mirror_topic", "partition"],
+        )
+        max_lag = GaugeMetricFamily(
+            "clusterlink_mirror_max_lag",
+            "Largest partition lag of a mirror topic.",
+            labels=["link", "mirror_topic"],
+        )
+        with self._factory() as session:
+            links.add_metric([], session.scalar(select(func.count()).select_from(Link)) or 0)
+            counts = dict(
+                session.execute(select(MirrorTopic.state, func.count()).group_by(MirrorTopic.state)).all()
+            )
+            for state in STATES:
+                by_state.add_metric([state], counts.get(state, 0))
+            rows = session.execute(
+                select(Link.name, MirrorTopic.name, MirrorPartition.partition, MirrorPartition.lag)
+                .join(MirrorTopic, MirrorTopic.link_id == Link.id)
+                .join(MirrorPartition, MirrorPartition.mirror_topic_id == MirrorTopic.id)
+            ).all()
+        worst: dict[tuple[str, str], int] = {}
+        for link, mirror, partition, value in rows:
+            lag.add_metric([link, mirror, str(partition)], value)
+            worst[(link, mirror)] = max(worst.get((link, mirror), 0), value)
+        for (link, mirror), value in worst.items():
+            max_lag.add_metric([link, mirror], value)
+        yield from (links, by_state, lag, max_lag)
+
+
+def build_metrics(factory: sessionmaker[Session]) -> Metrics:
+    registry = CollectorRegistry()
+    records = Counter(
+        "clusterlink_mirrored_records",
+        "Records written to mirror topics.",
+        ["link", "mirror_topic"],
+        registry=registry,
+    )
+    mirrored_bytes = Counter(
+        "clusterlink_mirrored_bytes",
+        "Key and value bytes written to mirror topics.",
+        ["link", "mirror_topic"],
+        registry=registry,
+    )
+    registry.register(StoreCollector(factory))
+    return Metrics(registry=registry, records=records, bytes=mirrored_bytes)
+
+
+def serve_metrics(metrics: Metrics, listen: str) -> None:
+    host, _, port = listen.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)

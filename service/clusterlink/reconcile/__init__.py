@@ -1,0 +1,1 @@
+"""Reconcilers: converge running workers and clusters to the desired state in the store."""

@@ -1,0 +1,123 @@
+"""Test helpers that talk to the real clusters and the real service."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from clusterlink.v1 import clusterlink_pb2 as pb
+from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
+from tests.fixtures.service import wait_for
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+    timestamp: int
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})])[topic].result(30)
+
+
+def produce(bootstrap: str, topic: str, count: int, partitions: int, start: int = 0) -> None:
+    """Records with keys, values, headers and explicit timestamps; some nulls."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    for i in range(start, start + count):
+        producer.produce(
+            topic,
+            value=None if i % 97 == 0 else f"value-{i}".encode() * (1 + i % 5),
+            key=None if i % 89 == 0 else f"key-{i}".encode(),
+            partition=i % partitions,
+            headers=[("seq", str(i).encode()), ("empty", None)] if i % 3 else None,
+            timestamp=1_700_000_000_000 + i,
+        )
+    assert producer.flush(60) == 0
+
+
+def read_all(bootstrap: str, topic: str, partitions: int, committed: bool = True) -> list[Record]:
+    """Every readable record of the topic, in (partition, offset) order."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    ends = end_offsets(bootstrap, topic, partitions)
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": unique("reader"), "enable.auto.commit": False,
+        "isolation.level": "read_committed" if committed else "read_uncommitted",
+        "auto.offset.reset": "earliest",
+    })
+    del admin
+    out: list[Record] = []
+    try:
+        pending = {p for p in range(partitions) if ends[p][1] > ends[p][0]}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in range(partitions)])
+
+        def drained() -> bool:
+            for m in consumer.consume(10000, 0.5):
+                if m.error():
+                    continue
+                ts = m.timestamp()[1]
+                out.append(Record(m.partition(), m.offset(), m.key(), m.value(),
+                                  tuple(m.headers() or ()), ts))
+                if m.offset() >= ends[m.partition()][1] - 1:
+                    pending.discard(m.partition())
+            positions = consumer.position([TopicPartition(topic, p) for p in pending])
+            for tp in positions:
+                if tp.offset >= ends[tp.partition][1]:
+                    pending.discard(tp.partition)
+            return not pending
+
+        wait_for(f"reading {topic}", drained, timeout=60, interval=0)
+    finally:
+        consumer.close()
+    return sorted(out, key=lambda r: (r.partition, r.offset))
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("wm"),
+                         "isolation.level": "read_uncommitted"})
+    try:
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+                for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def create_link(stub: pb_grpc.ClusterLinkServiceStub, source: str, destination: str,
+                config: dict[str, str] | None = None) -> str:
+    link_id = unique("link")
+    stub.CreateLink(pb.CreateLinkRequest(link_id=link_id, link=pb.Link(
+        source=pb.ClusterConnection(bootstrap_servers=source),
+        destination=pb.ClusterConnection(bootstrap_servers=destination),
+        config=config or {},
+    )))
+    return link_id
+
+
+def create_mirror(stub: pb_grpc.ClusterLinkServiceStub, link_id: str, topic: str) -> str:
+    mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+        parent=f"links/{link_id}", mirror_topic=pb.MirrorTopic(source_topic=topic)))
+    return mirror.name
+
+
+def caught_up(stub: pb_grpc.ClusterLinkServiceStub, name: str, source: str, topic: str,
+              partitions: int) -> pb.MirrorTopic | None:
+    """The mirror when every partition's status shows lag 0 at the source's current end."""
+    mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
+    if mirror.state != pb.MirrorTopic.ACTIVE or len(mirror.partitions) != partitions:
+        return None
+    ends = end_offsets(source, topic, partitions)
+    for p in mirror.partitions:
+        if p.lag != 0 or p.source_end_offset < ends[p.partition][1] - 0:
+            return None
+    return mirror

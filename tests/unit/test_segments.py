@@ -1,0 +1,28 @@
+from clusterlink.engine.segments import Segment, destination_for_source, source_for_destination
+
+
+def test_no_segment_means_exact():
+    assert source_for_destination([], 42) == 42
+    assert destination_for_source([], 42) == 42
+
+
+def test_resume_point_maps_through_the_last_segment_at_or_below():
+    # A marker at source 10 shifts by one; a later gap of two more lands source 33 at 30.
+    segs = [Segment(11, 10), Segment(33, 30)]
+    assert source_for_destination(segs, 5) == 5
+    assert source_for_destination(segs, 10) == 11
+    assert source_for_destination(segs, 29) == 30
+    assert source_for_destination(segs, 30) == 33
+    assert source_for_destination(segs, 40) == 43
+
+
+def test_source_offsets_translate_forward():
+    segs = [Segment(11, 10), Segment(33, 30)]
+    assert [destination_for_source(segs, s) for s in (0, 9, 11, 20, 33, 42)] == [0, 9, 10, 19, 30, 39]
+
+
+def test_a_gap_recorded_at_the_log_start():
+    # The source deleted 0..499 before anything was mirrored into a non-empty mirror.
+    segs = [Segment(500, 120)]
+    assert source_for_destination(segs, 120) == 500
+    assert destination_for_source(segs, 510) == 130
