@@ -1,5 +1,5 @@
 # Two commands on a fresh clone: `make demo` and `make test`.
-PY      ?= python3.11
+PY      ?= $(shell command -v python3.11 || command -v python3)
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed

@@ -43,6 +43,7 @@ __all__ = [
     "NodeStatus",
     "ClusterStatus",
     "SandboxError",
+    "PortInUseError",
     "start_cluster",
     "resume_cluster",
     "load_cluster",
@@ -169,6 +170,10 @@ class ClusterStatus:
     @property
     def stopped(self) -> bool:
         return not any(n.alive for n in self.nodes)
+
+
+class PortInUseError(SandboxError):
+    """A port the cluster needs is taken by another program; nothing was started or written."""
 
 
 # Popen handles of nodes started by this process, kept so they are reaped (no zombies
@@ -454,7 +459,7 @@ def _save_state(cluster: KafkaCluster) -> None:
 def _require_free_ports(nodes: Iterable[KafkaNode]) -> None:
     busy = [p for n in nodes for p in (n.port, n.controller_port) if not port_is_free(p)]
     if busy:
-        raise SandboxError(
+        raise PortInUseError(
             f"port(s) {', '.join(map(str, busy))} on {HOST} are already in use by another "
             "program; stop it or choose other ports"
         )

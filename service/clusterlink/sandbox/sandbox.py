@@ -23,6 +23,7 @@ from clusterlink.sandbox.cluster import (
     STATE_FILE,
     ClusterStatus,
     KafkaCluster,
+    PortInUseError,
     cluster_status,
     load_cluster,
     port_is_free,
@@ -100,6 +101,14 @@ def up(
     folder = (folder or default_folder()).absolute()
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _up_locked(folder, source_port, destination_port, started)
+    except SandboxError:
+        _remove_if_empty(folder)  # a failed first `up` leaves no trace behind
+        raise
+
+
+def _up_locked(folder: Path, source_port: int | None, destination_port: int | None, started: float) -> SandboxInfo:
     with _locked(folder):
         find_java()  # the commonest problem, reported before anything else happens
         wanted = {"source": source_port, "destination": destination_port}
@@ -133,10 +142,17 @@ def down(folder: Path | None = None) -> bool:
             if (folder / role / STATE_FILE).exists():
                 found = True
                 stop_cluster(load_cluster(folder / role), remove=True)
+    _remove_if_empty(folder)
+    return found
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove the lock file and the folder when nothing else is left in it."""
+    if any(p.name != LOCK_FILE for p in folder.iterdir()):
+        return
     (folder / LOCK_FILE).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
-        folder.rmdir()  # only if nothing else was put there
-    return found
+        folder.rmdir()
 
 
 def _current_status(folder: Path) -> dict[str, ClusterStatus | None]:
@@ -151,7 +167,7 @@ def _check_requested_ports(clusters: dict[str, KafkaCluster], wanted: dict[str, 
         have = clusters[role].nodes[0].port
         if port is not None and port != have:
             raise SandboxError(
-                f"the sandbox in {clusters[role].folder.parent} already runs its {role} on port "
+                f"the sandbox in {clusters[role].folder.parent} already has its {role} on port "
                 f"{have}; run `clusterlink sandbox down` first to use port {port}"
             )
 
@@ -196,7 +212,7 @@ def _bring_up_one(folder: Path, port: int | None) -> KafkaCluster:
 def _require_free(role: str, port: int) -> None:
     for p, what in ((port, "port"), (port + 1, "controller port")):
         if not port_is_free(p):
-            raise SandboxError(
+            raise PortInUseError(
                 f"{role} {what} {p} on 127.0.0.1 is already in use by another program; "
                 f"stop it or choose another port with --{role}-port"
             )
