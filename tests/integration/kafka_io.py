@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ def create_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, 
 def produce(bootstrap: str, topic: str, count: int, partitions: int, start: int = 0) -> None:
     """Records with keys, values, headers and explicit timestamps; some nulls."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    # Explicit, distinct timestamps in the past but inside the default
+    # 7-day retention, so the brokers keep every record.
+    base = int(time.time() * 1000) - 3_600_000
     for i in range(start, start + count):
         producer.produce(
             topic,
@@ -42,7 +46,7 @@ def produce(bootstrap: str, topic: str, count: int, partitions: int, start: int 
             key=None if i % 89 == 0 else f"key-{i}".encode(),
             partition=i % partitions,
             headers=[("seq", str(i).encode()), ("empty", None)] if i % 3 else None,
-            timestamp=1_700_000_000_000 + i,
+            timestamp=base + i,
         )
     assert producer.flush(60) == 0
 

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clusterlink.api import build_server, errors, mirror_topics
+from clusterlink.api.server import BindError
 from clusterlink.store import db
 from clusterlink.store import models as m
 from clusterlink.store.secrets import SecretBox
@@ -38,13 +39,21 @@ CERT_PEM = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
 # --------------------------------------------------------------------------- fixtures
 
 
+def _suite_postgres(request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL server the test suite starts (tests/fixtures/postgres.py), when it is there."""
+    try:
+        return request.getfixturevalue("postgres_url")
+    except pytest.FixtureLookupError:
+        return None
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     """The URL of an empty database of each kind (swap for the suite's `database_url` fixture)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'clusterlink.db'}"
         return
-    base = os.environ.get(POSTGRES_ENV)
+    base = os.environ.get(POSTGRES_ENV) or _suite_postgres(request)
     if not base:
         pytest.skip(f"set {POSTGRES_ENV} (e.g. postgresql://user@127.0.0.1:5432/db) to run on PostgreSQL")
     # One fresh schema per test, selected with search_path, dropped afterwards.
@@ -700,6 +709,21 @@ def test_store_unreachable_is_unavailable(tmp_path: Any) -> None:
                                             sasl_username="u", sasl_password=PASSWORD), destination=plain())))
             assert err.code() == grpc.StatusCode.UNAVAILABLE
             assert PASSWORD not in err.details()
+    finally:
+        server.stop(None)
+        engine.dispose()
+
+
+def test_bind_errors(tmp_path: Any) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    factory = db.session_factory(engine)
+    box = SecretBox(Fernet(Fernet.generate_key()))
+    server, port = build_server("127.0.0.1:0", factory, box)
+    server.start()
+    try:
+        for listen in (f"127.0.0.1:{port}", "127.0.0.1:99999", "no-port", "127.0.0.1:http"):
+            with pytest.raises(BindError):
+                build_server(listen, factory, box)
     finally:
         server.stop(None)
         engine.dispose()

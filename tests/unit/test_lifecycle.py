@@ -16,6 +16,7 @@ from clusterlink.store import lifecycle as lc
         ("failover", lc.FAILED, lc.FAILED_OVER),
         ("failover", lc.PROMOTING, lc.FAILED_OVER),
         ("failover", lc.SOURCE_UNAVAILABLE, lc.FAILED_OVER),
+        ("failover", lc.PROMOTED, lc.FAILED_OVER),
     ],
 )
 def test_allowed(action, current, expected):
@@ -30,7 +31,6 @@ def test_allowed(action, current, expected):
         ("pause", lc.PROMOTED),
         ("promote", lc.FAILED),
         ("promote", lc.FAILED_OVER),
-        ("failover", lc.PROMOTED),
         ("pause", lc.DELETING),
     ],
 )

@@ -134,13 +134,14 @@ def list_links(session: Session, box: SecretBox, req: pb.ListLinksRequest) -> pb
     if ids:
         for task in session.scalars(select(m.LinkTask).where(m.LinkTask.link_id.in_(ids))):
             tasks[task.link_id].append(task)
-        counts = dict(
-            session.execute(
+        counts = {
+            link_id: count
+            for link_id, count in session.execute(
                 select(m.MirrorTopic.link_id, func.count())
                 .where(m.MirrorTopic.link_id.in_(ids))
                 .group_by(m.MirrorTopic.link_id)
             ).tuples()
-        )
+        }
     links = [
         convert.link_to_pb(
             r,

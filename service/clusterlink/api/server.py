@@ -22,7 +22,15 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ClusterLinkService"].full_name
 
 
 class BindError(RuntimeError):
-    """The listen address could not be bound."""
+    """The listen address could not be bound (the message says why, not which address)."""
+
+
+def _check_listen(listen: str) -> None:
+    if listen.startswith("unix:"):
+        return
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise BindError(f"{listen!r} is not host:port with a port from 0 to 65535 (example: 127.0.0.1:50051)")
 
 
 def build_server(
@@ -40,8 +48,11 @@ def build_server(
     change. The health servicer is reachable as `server.clusterlink_health`
     (e.g. to `enter_graceful_shutdown()` before stopping).
     """
+    _check_listen(listen)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="clusterlink-api"),
+        # Without this, Linux lets a second service bind the same port and share its traffic.
+        options=[("grpc.so_reuseport", 0)],
     )
     pb_grpc.add_ClusterLinkServiceServicer_to_server(ClusterLinkServicer(factory, box, on_change), server)
 
@@ -56,9 +67,9 @@ def build_server(
     try:
         port = server.add_insecure_port(listen)
     except RuntimeError as exc:
-        raise BindError(f"cannot listen on {listen!r}: {exc}") from exc
+        raise BindError(f"{exc} (is the address in use, or not host:port?)") from exc
     if port == 0:
-        raise BindError(f"cannot listen on {listen!r} (address in use or not valid; use host:port)")
+        raise BindError("the address is in use or not valid (use host:port, port 0 for any free port)")
     try:
         server.clusterlink_health = health_servicer  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - grpc.Server without a __dict__

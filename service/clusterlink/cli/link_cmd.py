@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import grpc
 from google.protobuf import field_mask_pb2
 
 from clusterlink.cli import output
@@ -280,7 +281,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
         name=name, etag=args.etag or "", force=args.force, validate_only=args.validate_only
     )
     with connect(args) as client:
-        client.call("DeleteLink", request)
+        try:
+            client.call("DeleteLink", request)
+        except CliError as exc:
+            if exc.code == grpc.StatusCode.FAILED_PRECONDITION and not args.force:
+                raise CliError(f"{exc} [with this tool: add --force]", exc.code) from None
+            raise
     print(_validated(args, f'deleted link "{output.link_id(name)}"'))
     return 0
 

@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return 2
     try:
-        return _exit_code(func(args))
+        code = _exit_code(func(args))
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
     except CliError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code

@@ -8,10 +8,6 @@ import signal
 import sys
 import threading
 
-from sqlalchemy.engine import make_url
-
-from clusterlink.store.db import default_url
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the ClusterLink service (API, reconciler, workers)")
@@ -35,10 +31,12 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so client commands start fast.
     from pathlib import Path
 
+    from sqlalchemy.engine import make_url
+
     from clusterlink.api.server import build_server
     from clusterlink.metrics.exporter import build_metrics, serve_metrics
     from clusterlink.reconcile.workers import Reconciler
-    from clusterlink.store.db import make_engine, session_factory, upgrade
+    from clusterlink.store.db import default_url, make_engine, session_factory, upgrade
     from clusterlink.store.secrets import SecretKeyError, load_box
 
     logging.basicConfig(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -67,7 +68,7 @@ JVM_HEAP = ("-Xms256m", "-Xmx512m")
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 # When the data is removed anyway a clean shutdown buys nothing; don't wait long.
-DISCARD_STOP_TIMEOUT_S = 5.0
+DISCARD_STOP_TIMEOUT_S = 2.0
 POLL_INTERVAL_S = 0.2
 LOG_TAIL_LINES = 40
 
@@ -498,14 +499,23 @@ def _format_storage(cluster: KafkaCluster, java: str) -> None:
     for node, done in zip(cluster.nodes, results):
         if done.returncode != 0:
             output = (done.stdout + done.stderr).strip()
-            first = output.splitlines()[-1] if output else f"exit code {done.returncode}"
+            first = _summary(output) or f"exit code {done.returncode}"
             raise SandboxError(
                 f"formatting the storage of Kafka node {node.node_id} in {cluster.folder} failed: "
                 f"{first}\n{output}"
             )
 
 
+def _summary(output: str) -> str:
+    """The line of a Java tool's output that says what went wrong (not a stack frame)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not ln.strip().startswith("at ")]
+    errors = [ln for ln in lines if "Exception" in ln or "Error" in ln]
+    return (errors or lines or [""])[-1]
+
+
 def _launch(cluster: KafkaCluster, node: KafkaNode, java: str) -> None:
+    if not cluster.libs.is_dir():
+        ensure_jars(cluster.libs)  # the user cache was cleared since the cluster was made
     node_dir = cluster.node_folder(node.node_id)
     cmd = [*_jvm_args(cluster, node.node_id, java), "kafka.Kafka", str(cluster.properties_file(node.node_id))]
     with open(node_dir / STDOUT_FILE, "ab") as out:
@@ -647,9 +657,11 @@ def _wait_or_fail(
         dead = [nid for nid in node_ids if _alive_pid(cluster, nid) is None]
         if dead:
             _stop_nodes(cluster, started, kill=True, timeout=DISCARD_STOP_TIMEOUT_S)
+            reason = _failure_reason(cluster, dead[0])
             raise SandboxError(
-                f"Kafka node {dead[0]} in {cluster.folder} exited while starting; "
-                f"see {cluster.log_file(dead[0])}\n" + _log_tail(cluster, dead[0])
+                f"Kafka node {dead[0]} in {cluster.folder} exited while starting"
+                + (f" ({reason})" if reason else "")
+                + f"; see {cluster.log_file(dead[0])}\n" + _log_tail(cluster, dead[0])
             )
         if _ready(cluster, node_ids):
             return
@@ -664,20 +676,40 @@ def _wait_or_fail(
         time.sleep(POLL_INTERVAL_S)
 
 
+_LOG_ERROR = re.compile(r"^\[[^\]]+\] (ERROR|FATAL) (.*?)(?: \([\w.$]+\))?$")
+
+
+def _failure_reason(cluster: KafkaCluster, node_id: int) -> str | None:
+    """The broker's last logged ERROR with its exception, else what the JVM printed."""
+    lines = _tail(cluster.log_file(node_id))
+    for index in range(len(lines) - 1, -1, -1):
+        match = _LOG_ERROR.match(lines[index])
+        if match:
+            following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            is_exception = following and not following.startswith("[") and not following.startswith("at ")
+            return match.group(2) + (f": {following}" if is_exception else "")
+    return _summary("\n".join(_tail(cluster.node_folder(node_id) / STDOUT_FILE))) or None
+
+
 def _log_tail(cluster: KafkaCluster, node_id: int) -> str:
     parts = []
     for path in (cluster.log_file(node_id), cluster.node_folder(node_id) / STDOUT_FILE):
-        lines = _tail(path, LOG_TAIL_LINES)
-        if lines:
-            parts.append(f"--- last lines of {path} ---\n" + "\n".join(lines))
+        lines = _tail(path)
+        # Start at the last ERROR: what follows it (the stack, the shutdown) is the story.
+        errors = [i for i, line in enumerate(lines) if _LOG_ERROR.match(line)]
+        start = errors[-1] if errors else len(lines) - LOG_TAIL_LINES
+        shown = lines[max(0, start):][:LOG_TAIL_LINES]
+        if shown:
+            parts.append(f"--- {path} ---\n" + "\n".join(shown))
     return "\n".join(parts) or f"(no log output in {cluster.node_folder(node_id)})"
 
 
-def _tail(path: Path, count: int) -> list[str]:
+def _tail(path: Path) -> list[str]:
+    """The lines of the last 64 KiB of a log file."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - 64 * 1024))
-            return handle.read().decode(errors="replace").splitlines()[-count:]
+            return handle.read().decode(errors="replace").splitlines()
     except OSError:
         return []

@@ -120,11 +120,19 @@ def _java_major_version(java: str) -> int:
 
 
 def _is_complete(libs: Path) -> bool:
+    marker = _read_marker(libs)
+    if marker is not None:
+        return marker.get("kafka_version") == KAFKA_VERSION
+    # A folder someone filled by hand (e.g. a Kafka release's libs/) is fine as it is.
+    return all((libs / f"{name}-{KAFKA_VERSION}.jar").is_file() for name in ("kafka_2.13", "kafka-tools"))
+
+
+def _read_marker(libs: Path) -> dict[str, object] | None:
     try:
         marker = json.loads((libs / COMPLETE_MARKER).read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(marker, dict) and marker.get("kafka_version") == KAFKA_VERSION
+        return None
+    return marker if isinstance(marker, dict) else None
 
 
 @contextlib.contextmanager
@@ -139,6 +147,12 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def _resolve_atomically(libs: Path) -> None:
     """Resolve into a sibling temp folder, then rename: readers never see a half-filled folder."""
+    if libs.exists() and _read_marker(libs) is None and any(libs.iterdir()):
+        # Not written by us (ours always carry the marker): never delete someone's folder.
+        raise SandboxError(
+            f"{libs} exists but holds no Kafka {KAFKA_VERSION} jars (kafka_2.13, kafka-tools); "
+            f"empty it, or point {LIBS_CACHE_ENV} at another folder"
+        )
     mvn = find_mvn()
     work = Path(tempfile.mkdtemp(prefix=f".{libs.name}.tmp-", dir=libs.parent))
     try:

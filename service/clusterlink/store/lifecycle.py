@@ -31,8 +31,10 @@ _ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     # Resume also retries a FAILED mirror once its cause is fixed.
     "resume": (frozenset({PAUSED, FAILED}), ACTIVE),
     "promote": (frozenset({PENDING, ACTIVE, PAUSED, SOURCE_UNAVAILABLE}), PROMOTING),
+    # Failover works from every state (a promoted topic is only relabelled):
+    # it is the operator's way out when nothing else is possible.
     "failover": (
-        frozenset({PENDING, ACTIVE, PAUSED, PROMOTING, SOURCE_UNAVAILABLE, FAILED}),
+        frozenset({PENDING, ACTIVE, PAUSED, PROMOTING, PROMOTED, SOURCE_UNAVAILABLE, FAILED}),
         FAILED_OVER,
     ),
 }

@@ -1,0 +1,924 @@
+"""ClusterLink mirroring benchmark: `make bench` (or `python -m tests.bench.mirror_bench`).
+
+One run, on two fresh single-node Kafka clusters it starts in a temp folder:
+
+1. fills a source topic with ``--size-mb`` MiB of ``--record-size`` records using
+   Kafka's own ProducerPerformance (the source's raw produce rate);
+2. runs ProducerPerformance with the same settings into a scratch topic on the
+   destination (the destination's raw produce ceiling), then deletes it;
+3. reads the source topic with Kafka's ConsumerPerformance (raw consume rate);
+4. starts a real `clusterlink serve`, creates a link and a mirror topic and times
+   mirror creation -> every destination end offset equals the source's;
+5. with the mirror running, produces at a steady rate records carrying their send
+   time and reads them on the destination mirror (and, as a baseline, straight from
+   the source) to get end-to-end latency percentiles;
+6. prints a report (machine, settings, rates, ratios) and optionally writes JSON.
+
+It measures; it never asserts a timing. MB means MiB (2**20 bytes) throughout, as in
+Kafka's perf tools. Everything it starts is stopped in a `finally`, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import libversion as librdkafka_version
+from confluent_kafka import version as confluent_kafka_version
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from clusterlink.sandbox.cluster import KafkaCluster, SandboxError, java_command, start_cluster, stop_cluster
+from clusterlink.sandbox.jars import KAFKA_VERSION, ensure_jars, find_java
+from clusterlink.v1 import clusterlink_pb2 as pb
+from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
+from tests.fixtures.ports import free_port
+from tests.fixtures.service import Service
+
+MIB = 1024 * 1024
+REPO = Path(__file__).resolve().parents[2]
+# Heap of the perf-tool JVMs (the brokers keep what the cluster module gives them).
+TOOL_HEAP = ("-Xms256m", "-Xmx1g")
+LATENCY_HEADER = struct.Struct(">QQ")  # sequence number, send time (time.time_ns)
+PROGRESS_EVERY_S = 10.0
+
+PRODUCER_SUMMARY = re.compile(
+    r"(?P<records>\d+) records sent, (?P<rps>[\d.]+) records/sec \((?P<mbps>[\d.]+) MB/sec\), "
+    r"(?P<avg>[\d.]+) ms avg latency, (?P<max>[\d.]+) ms max latency, (?P<p50>\d+) ms 50th, "
+    r"(?P<p95>\d+) ms 95th, (?P<p99>\d+) ms 99th, (?P<p999>\d+) ms 99.9th"
+)
+CONSUMER_FIELDS = (
+    "start.time", "end.time", "data.consumed.in.MB", "MB.sec", "data.consumed.in.nMsg",
+    "nMsg.sec", "rebalance.time.ms", "fetch.time.ms", "fetch.MB.sec", "fetch.nMsg.sec",
+)
+
+
+class BenchError(RuntimeError):
+    """A phase could not be measured; the message says what happened."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, turned into the same path as Ctrl-C so every `finally` runs."""
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------- arguments
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench.mirror_bench",
+        description="Measure ClusterLink mirroring against Kafka's own produce/consume rates.",
+    )
+    parser.add_argument("--size-mb", type=float, default=1024, help="MiB of records to fill and mirror (default 1024)")
+    parser.add_argument("--record-size", type=int, default=1024, help="bytes per record value (default 1024)")
+    parser.add_argument("--partitions", type=int, default=6, help="partitions of the bench topic (default 6)")
+    parser.add_argument("--compression", default="lz4", help="producer compression.type (default lz4)")
+    parser.add_argument("--linger-ms", type=int, default=5, help="ProducerPerformance linger.ms (default 5)")
+    parser.add_argument("--batch-size", type=int, default=262144,
+                        help="ProducerPerformance batch.size in bytes (default 262144)")
+    parser.add_argument("--latency-rate", type=int, default=2000, help="records/s of the latency run (default 2000)")
+    parser.add_argument("--latency-seconds", type=float, default=20, help="measured seconds of the latency run (default 20)")
+    parser.add_argument("--latency-warmup-seconds", type=float, default=2,
+                        help="seconds produced before the latency measurement starts (default 2)")
+    parser.add_argument("--latency-partitions", type=int, default=3, help="partitions of the latency topic (default 3)")
+    parser.add_argument("--latency-record-size", type=int, default=None,
+                        help="bytes per latency record (default: --record-size)")
+    parser.add_argument("--mirror-timeout", type=float, default=3600,
+                        help="seconds to wait for the mirror to catch up before giving up (default 3600)")
+    parser.add_argument("--stall-seconds", type=float, default=120,
+                        help="give up when the mirror makes no progress for this long (default 120)")
+    parser.add_argument("--broker-prop", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra broker property for both clusters (repeatable)")
+    parser.add_argument("--link-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="ClusterLink link config entry, e.g. mirror.producer.linger.ms=20 (repeatable)")
+    parser.add_argument("--skip-latency", action="store_true", help="skip the end-to-end latency run")
+    parser.add_argument("--workdir", type=Path, default=None, help="parent folder of the temp folder (default: system temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (broker and service logs) afterwards")
+    parser.add_argument("--json-out", type=Path, default=None, help="also write the report as JSON to this file")
+    args = parser.parse_args(argv)
+    if args.size_mb <= 0 or args.record_size <= 0 or args.partitions <= 0:
+        parser.error("--size-mb, --record-size and --partitions must be positive")
+    if args.latency_rate <= 0 or args.latency_seconds <= 0 or args.latency_partitions <= 0:
+        parser.error("--latency-rate, --latency-seconds and --latency-partitions must be positive")
+    if args.latency_record_size is None:
+        args.latency_record_size = args.record_size
+    if args.latency_record_size < LATENCY_HEADER.size:
+        parser.error(f"--latency-record-size must be at least {LATENCY_HEADER.size}")
+    args.broker_props = _pairs(parser, "--broker-prop", args.broker_prop)
+    args.link_config_map = _pairs(parser, "--link-config", args.link_config)
+    args.num_records = max(1, int(args.size_mb * MIB // args.record_size))
+    return args
+
+
+def _pairs(parser: argparse.ArgumentParser, flag: str, items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"{flag} wants KEY=VALUE, not {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+# ----------------------------------------------------------------------- machine
+
+
+def machine_info() -> dict[str, Any]:
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_total = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_total = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 0
+    return {
+        "nproc": cpus,
+        "memory_gib": round(mem_total / 2**30, 1) if mem_total else None,
+        "cpu_model": cpu_model,
+        "kernel": platform.release(),
+        "kafka_version": KAFKA_VERSION,
+        "java": _java_version(),
+        "python": platform.python_version(),
+        "confluent_kafka": confluent_kafka_version()[0],
+        "librdkafka": librdkafka_version()[0],
+        "clusterlink_commit": _git_commit(),
+    }
+
+
+def _java_version() -> str:
+    try:
+        done = subprocess.run([find_java(), "-version"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired, SandboxError):
+        return "unknown"
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
+def _git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "service"],
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return f"{head}{' (service/ has uncommitted changes)' if dirty else ''}" if head else "unknown"
+
+
+# ------------------------------------------------------------------ CPU accounting
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a live process (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def proc_peak_rss_mib(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def broker_pid(cluster: KafkaCluster) -> int | None:
+    try:
+        return int((cluster.node_folder(cluster.node_ids[0]) / "kafka.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between start() and stop(), as cores busy."""
+
+    def __init__(self, pids: dict[str, int | None]):
+        self.pids = pids
+        self.before: dict[str, float | None] = {}
+        self.wall = 0.0
+
+    def start(self) -> CpuMeter:
+        self.before = {name: proc_cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.wall = time.monotonic()
+        return self
+
+    def stop(self, extra: dict[str, float] | None = None) -> dict[str, float]:
+        wall = max(time.monotonic() - self.wall, 1e-9)
+        out: dict[str, float] = {}
+        for name, pid in self.pids.items():
+            after, before = proc_cpu_seconds(pid), self.before.get(name)
+            if after is not None and before is not None:
+                out[name] = round((after - before) / wall, 2)
+        for name, seconds in (extra or {}).items():
+            out[name] = round(seconds / wall, 2)
+        return out
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# ------------------------------------------------------------------ the benchmark
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    root: Path
+    source: KafkaCluster | None = None
+    destination: KafkaCluster | None = None
+    service: Service | None = None
+    tools: list[subprocess.Popen[str]] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+    topic: str = ""
+
+    # -- set-up and tear-down -------------------------------------------------
+
+    def start_clusters(self) -> None:
+        libs = ensure_jars()
+        extra = dict(self.args.broker_props)
+        for role in ("source", "destination"):
+            cluster = _start_on_free_ports(self.root / role, extra)
+            setattr(self, role, cluster)
+            log(f"{role} cluster up at {cluster.bootstrap} (jars {libs})")
+
+    def close(self) -> None:
+        """Stops everything this run started; never raises."""
+        for proc in self.tools:
+            _kill_group(proc)
+        if self.service is not None:
+            try:
+                self.service.stop()
+            except Exception as exc:  # noqa: BLE001 - keep cleaning up
+                log(f"stopping the service failed: {exc}")
+        for cluster in (self.source, self.destination):
+            if cluster is None:
+                continue
+            try:
+                stop_cluster(cluster, remove=not self.args.keep)
+            except Exception as exc:  # noqa: BLE001 - keep cleaning up
+                log(f"stopping the cluster in {cluster.folder} failed: {exc}")
+        if self.args.keep:
+            log(f"kept {self.root}")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- Kafka's own tools ----------------------------------------------------
+
+    def run_tool(self, cluster: KafkaCluster, main_class: str, tool_args: list[str],
+                 timeout: float) -> tuple[str, float]:
+        """Runs a Kafka tool JVM; returns its output and the CPU seconds it used."""
+        cmd = java_command(cluster.libs, main_class, tool_args, heap=TOOL_HEAP)
+        cpu_before = children_cpu_seconds()
+        # Own session: Ctrl-C reaches us, and we stop it ourselves in `close`.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.tools.append(proc)
+        try:
+            output, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise BenchError(f"{main_class.rsplit('.', 1)[-1]} did not finish within {timeout:.0f}s") from None
+        finally:
+            if proc.poll() is not None:
+                self.tools.remove(proc)
+        if proc.returncode != 0:
+            tail = "\n".join(output.strip().splitlines()[-20:])
+            raise BenchError(f"{main_class} exited with {proc.returncode}:\n{tail}")
+        return output, children_cpu_seconds() - cpu_before
+
+    def producer_perf(self, cluster: KafkaCluster, topic: str, label: str) -> dict[str, Any]:
+        a = self.args
+        props = [
+            f"bootstrap.servers={cluster.bootstrap}", f"compression.type={a.compression}",
+            f"linger.ms={a.linger_ms}", f"batch.size={a.batch_size}", "acks=all",
+        ]
+        tool_args = ["--topic", topic, "--num-records", str(a.num_records), "--record-size", str(a.record_size),
+                     "--throughput", "-1", "--producer-props", *props]
+        log(f"{label}: ProducerPerformance, {a.num_records} records of {a.record_size} B into {topic}")
+        meter = CpuMeter({"broker": broker_pid(cluster)}).start()
+        output, tool_cpu = self.run_tool(cluster, "org.apache.kafka.tools.ProducerPerformance", tool_args,
+                                         timeout=max(600.0, a.size_mb * 2))
+        cpu = meter.stop({"tool": tool_cpu})
+        matches = list(PRODUCER_SUMMARY.finditer(output))
+        if not matches:
+            raise BenchError(f"no summary line in ProducerPerformance output:\n{output[-2000:]}")
+        m = matches[-1]
+        result = {
+            "records": int(m["records"]), "records_per_s": float(m["rps"]), "mib_per_s": float(m["mbps"]),
+            "latency_ms": {"avg": float(m["avg"]), "max": float(m["max"]), "p50": int(m["p50"]),
+                           "p95": int(m["p95"]), "p99": int(m["p99"]), "p99.9": int(m["p999"])},
+            "cores_busy": cpu, "summary": m.group(0),
+        }
+        log(f"{label}: {result['mib_per_s']:.1f} MiB/s, {result['records_per_s']:.0f} records/s")
+        return result
+
+    def consumer_perf(self, cluster: KafkaCluster, topic: str, records: int) -> dict[str, Any]:
+        config = self.root / "consumer-perf.properties"
+        # The same fetch sizes as the ClusterLink source consumer, so the ratio shows
+        # engine overhead rather than fetch tuning.
+        config.write_text("fetch.max.bytes=52428800\nmax.partition.fetch.bytes=10485760\n")
+        tool_args = ["--bootstrap-server", cluster.bootstrap, "--topic", topic, "--messages", str(records),
+                     "--group", f"bench-perf-{uuid.uuid4().hex[:8]}", "--consumer.config", str(config),
+                     "--timeout", "30000"]
+        log(f"source consume: ConsumerPerformance, {records} records from {topic}")
+        meter = CpuMeter({"broker": broker_pid(cluster)}).start()
+        output, tool_cpu = self.run_tool(cluster, "org.apache.kafka.tools.ConsumerPerformance", tool_args,
+                                         timeout=max(600.0, self.args.size_mb * 2))
+        cpu = meter.stop({"tool": tool_cpu})
+        row = _consumer_row(output)
+        consumed = int(float(row["data.consumed.in.nMsg"]))
+        result = {
+            "records": consumed,
+            # fetch.* excludes the group join (rebalance.time.ms): the steady read rate.
+            "records_per_s": float(row["fetch.nMsg.sec"]), "mib_per_s": float(row["fetch.MB.sec"]),
+            "incl_group_join": {"records_per_s": float(row["nMsg.sec"]), "mib_per_s": float(row["MB.sec"])},
+            "rebalance_ms": int(float(row["rebalance.time.ms"])), "fetch_ms": int(float(row["fetch.time.ms"])),
+            "cores_busy": cpu,
+        }
+        if consumed < records:
+            result["warning"] = f"consumed only {consumed} of {records} records before the tool's timeout"
+        log(f"source consume: {result['mib_per_s']:.1f} MiB/s, {result['records_per_s']:.0f} records/s")
+        return result
+
+    # -- phases ---------------------------------------------------------------
+
+    def fill_and_raw_rates(self) -> None:
+        a = self.args
+        assert self.source is not None and self.destination is not None
+        self.topic = f"bench-{uuid.uuid4().hex[:6]}"
+        create_topic(self.source.bootstrap, self.topic, a.partitions)
+        self.results["source_produce"] = self.producer_perf(self.source, self.topic, "source produce")
+        self.source_ends = watermarks(self.source.bootstrap, self.topic, a.partitions)
+        self.results["source_topic"] = {
+            "records": sum(h - lo for lo, h in self.source_ends.values()),
+            "on_disk_mib": round(topic_bytes(self.source, self.topic) / MIB, 1),
+            "per_partition": {p: h for p, (_lo, h) in sorted(self.source_ends.items())},
+        }
+
+        scratch = f"scratch-{uuid.uuid4().hex[:6]}"
+        create_topic(self.destination.bootstrap, scratch, a.partitions)
+        try:
+            self.results["destination_produce"] = self.producer_perf(self.destination, scratch, "destination produce")
+        finally:
+            delete_topic(self.destination.bootstrap, scratch)
+
+        self.results["source_consume"] = self.consumer_perf(
+            self.source, self.topic, self.results["source_topic"]["records"])
+
+    def start_service(self) -> pb_grpc.ClusterLinkServiceStub:
+        workdir = self.root / "service"
+        self.service = Service(db_url=f"sqlite:///{self.root}/clusterlink.db", workdir=workdir)
+        self.service.start()
+        log(f"clusterlink serve up at {self.service.endpoint} (pid {self.service.process.pid})")  # type: ignore[union-attr]
+        return self.service.stub()
+
+    def mirror(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
+        a = self.args
+        assert self.source is not None and self.destination is not None and self.service is not None
+        self.link = f"bench-{uuid.uuid4().hex[:6]}"
+        stub.CreateLink(pb.CreateLinkRequest(link_id=self.link, link=pb.Link(
+            source=pb.ClusterConnection(bootstrap_servers=self.source.bootstrap),
+            destination=pb.ClusterConnection(bootstrap_servers=self.destination.bootstrap),
+            config=a.link_config_map,
+        )))
+        targets = {p: h for p, (_lo, h) in self.source_ends.items()}
+        total = sum(h - lo for lo, h in self.source_ends.values())
+        service_pid = self.service.process.pid if self.service.process else None
+        meter = CpuMeter({"clusterlink": service_pid, "source_broker": broker_pid(self.source),
+                          "destination_broker": broker_pid(self.destination)})
+        log(f"mirror: creating mirror topic of {self.topic} ({total} records)")
+        meter.start()
+        t0 = time.monotonic()
+        mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+            parent=f"links/{self.link}", mirror_topic=pb.MirrorTopic(source_topic=self.topic)))
+        name = mirror.name
+        self.mirror_topic = name.rsplit("/", 1)[-1]  # the destination topic (a link prefix may apply)
+        outcome = self._wait_caught_up(stub, name, targets, t0)
+        cpu = meter.stop()
+        result: dict[str, Any] = {"mirror_topic": name, **outcome, "cores_busy": cpu,
+                                  "clusterlink_peak_rss_mib": proc_peak_rss_mib(service_pid)}
+        done = outcome["records_mirrored"]
+        if outcome["caught_up"]:
+            seconds = outcome["seconds_total"]
+            copy_seconds = outcome["seconds_copying"]
+            result["records_per_s"] = round(done / seconds, 1)
+            result["mib_per_s"] = round(done * a.record_size / MIB / seconds, 2)
+            if copy_seconds and copy_seconds > 0:
+                result["copy_records_per_s"] = round(done / copy_seconds, 1)
+                result["copy_mib_per_s"] = round(done * a.record_size / MIB / copy_seconds, 2)
+            result["destination_on_disk_mib"] = round(topic_bytes(self.destination, self.mirror_topic) / MIB, 1)
+            log(f"mirror: caught up in {seconds:.1f}s: {result['mib_per_s']:.1f} MiB/s, "
+                f"{result['records_per_s']:.0f} records/s")
+        else:
+            log(f"mirror: DID NOT catch up: {outcome['why']}")
+            result["service_log_tail"] = "".join(self.service.output[-40:])
+        self.results["mirror"] = result
+        self.mirror_name = name
+
+    def _wait_caught_up(self, stub: pb_grpc.ClusterLinkServiceStub, name: str,
+                        targets: dict[int, int], t0: float) -> dict[str, Any]:
+        a = self.args
+        assert self.destination is not None
+        total = sum(targets.values())
+        deadline = t0 + a.mirror_timeout
+        t_active: float | None = None
+        t_first: float | None = None
+        last_state = ""
+        last_reason = ""
+        last_status = 0.0
+        last_progress_at = t0
+        last_done = -1
+        last_print = t0
+        samples: list[tuple[float, int]] = []
+        reader = Consumer({"bootstrap.servers": self.destination.bootstrap, "group.id": "bench-watermarks",
+                           "enable.auto.commit": False})
+        try:
+            while True:
+                now = time.monotonic()
+                if now - last_status >= 1.0 or t_active is None:
+                    last_status = now
+                    m = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
+                    last_state = pb.MirrorTopic.State.Name(m.state)
+                    last_reason = m.reason
+                    if m.state == pb.MirrorTopic.ACTIVE and t_active is None:
+                        t_active = now
+                    if m.state in (pb.MirrorTopic.FAILED, pb.MirrorTopic.DELETING):
+                        return self._not_caught_up(f"mirror went {last_state}: {m.reason}", samples,
+                                                   last_done, total, t0, t_active, t_first)
+                done = 0
+                if t_active is not None:
+                    highs = {}
+                    try:
+                        for p in targets:
+                            highs[p] = reader.get_watermark_offsets(TopicPartition(self.mirror_topic, p),
+                                                                    timeout=5, cached=False)[1]
+                    except KafkaException:
+                        highs = {}
+                    done = sum(min(highs.get(p, 0), t) for p, t in targets.items())
+                    now = time.monotonic()
+                    if done > 0 and t_first is None:
+                        t_first = now
+                    if highs and all(highs.get(p, 0) >= t for p, t in targets.items()):
+                        samples.append((now - t0, done))
+                        return {
+                            "caught_up": True, "records_mirrored": done,
+                            "seconds_total": round(now - t0, 2),
+                            "seconds_to_active": round(t_active - t0, 2),
+                            "seconds_to_first_record": round((t_first or now) - t0, 2),
+                            # From the first record on the destination to the last: the
+                            # copy rate without the preparation and reconcile delays.
+                            "seconds_copying": round(now - (t_first or now), 2),
+                            "rate_trace": _trace(samples),
+                        }
+                if done != last_done:
+                    last_done, last_progress_at = done, now
+                    samples.append((now - t0, done))
+                if now - last_print >= PROGRESS_EVERY_S:
+                    last_print = now
+                    log(f"mirror: {done}/{total} records ({100 * done / max(total, 1):.0f}%), "
+                        f"state {last_state}{': ' + last_reason if last_reason else ''}")
+                if now - last_progress_at > a.stall_seconds:
+                    return self._not_caught_up(
+                        f"no progress for {a.stall_seconds:.0f}s (state {last_state}"
+                        f"{': ' + last_reason if last_reason else ''})",
+                        samples, last_done, total, t0, t_active, t_first)
+                if now > deadline:
+                    return self._not_caught_up(f"not caught up within {a.mirror_timeout:.0f}s (state {last_state})",
+                                               samples, last_done, total, t0, t_active, t_first)
+                time.sleep(0.2)  # polling interval, not synchronisation: the deadline bounds it
+        finally:
+            reader.close()
+
+    @staticmethod
+    def _not_caught_up(why: str, samples: list[tuple[float, int]], done: int, total: int, t0: float,
+                       t_active: float | None, t_first: float | None) -> dict[str, Any]:
+        return {
+            "caught_up": False, "why": why, "records_mirrored": max(done, 0), "records_expected": total,
+            "seconds_total": round(time.monotonic() - t0, 2),
+            "seconds_to_active": round(t_active - t0, 2) if t_active else None,
+            "seconds_to_first_record": round(t_first - t0, 2) if t_first else None,
+            "rate_trace": _trace(samples),
+        }
+
+    def latency(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
+        a = self.args
+        assert self.source is not None and self.destination is not None
+        topic = f"latency-{uuid.uuid4().hex[:6]}"
+        create_topic(self.source.bootstrap, topic, a.latency_partitions)
+        mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+            parent=f"links/{self.link}", mirror_topic=pb.MirrorTopic(source_topic=topic)))
+        deadline = time.monotonic() + 120
+        while True:
+            m = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=mirror.name))
+            if m.state == pb.MirrorTopic.ACTIVE:
+                break
+            if m.state == pb.MirrorTopic.FAILED or time.monotonic() > deadline:
+                raise BenchError(f"latency mirror never became ACTIVE (state "
+                                 f"{pb.MirrorTopic.State.Name(m.state)}: {m.reason})")
+            time.sleep(0.2)  # polling interval with a deadline
+
+        warmup = int(a.latency_rate * a.latency_warmup_seconds)
+        measured = int(a.latency_rate * a.latency_seconds)
+        total = warmup + measured
+        mirror_topic = mirror.name.rsplit("/", 1)[-1]
+        mirror_rx = LatencyReader(self.destination.bootstrap, mirror_topic, a.latency_partitions, warmup, "mirror")
+        direct_rx = LatencyReader(self.source.bootstrap, topic, a.latency_partitions, warmup, "direct")
+        mirror_rx.start()
+        direct_rx.start()
+        producer = Producer({
+            "bootstrap.servers": self.source.bootstrap, "acks": "all", "enable.idempotence": True,
+            "linger.ms": 1, "compression.type": a.compression,
+        })
+        padding = b"x" * (a.latency_record_size - LATENCY_HEADER.size)
+        log(f"latency: {a.latency_rate} records/s for {a.latency_warmup_seconds:g}s warm-up + "
+            f"{a.latency_seconds:g}s into {topic}, read from the mirror on the destination")
+        try:
+            start = time.monotonic()
+            for seq in range(total):
+                due = start + seq / a.latency_rate
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)  # pacing the steady send rate
+                value = LATENCY_HEADER.pack(seq, time.time_ns()) + padding
+                while True:
+                    try:
+                        producer.produce(topic, value, partition=seq % a.latency_partitions)
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+                producer.poll(0)
+            send_seconds = time.monotonic() - start
+            unsent = producer.flush(60)
+            wait_deadline = time.monotonic() + 60
+            while time.monotonic() < wait_deadline and not (mirror_rx.complete(total) and direct_rx.complete(total)):
+                time.sleep(0.1)  # polling interval with a deadline
+        finally:
+            mirror_rx.stop()
+            direct_rx.stop()
+        self.results["latency"] = {
+            "topic": topic, "partitions": a.latency_partitions, "record_size": a.latency_record_size,
+            "target_rate": a.latency_rate, "achieved_rate": round(total / send_seconds, 1),
+            "sent": total, "measured": measured, "unsent_after_flush": unsent,
+            "mirror": mirror_rx.summary(measured), "direct_from_source": direct_rx.summary(measured),
+        }
+        ms = self.results["latency"]["mirror"]
+        log(f"latency: mirror p50 {ms.get('p50_ms')} ms, p99 {ms.get('p99_ms')} ms "
+            f"({ms['received']}/{measured} measured records received)")
+
+
+class LatencyReader:
+    """Reads a latency topic from its beginning in a thread; keeps receive - send per record."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, warmup: int, name: str):
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": f"bench-latency-{name}-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False, "fetch.wait.max.ms": 50, "enable.partition.eof": False,
+        })
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        self.warmup = warmup
+        self.latencies_ns: dict[int, int] = {}
+        self.seen: set[int] = set()
+        self.duplicates = 0
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"latency-{name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        # One message per poll: a batch call would stamp every record with the time
+        # the batch was returned, adding up to its timeout to each latency.
+        poll = self.consumer.poll
+        while not self.halt.is_set():
+            m = poll(0.1)
+            if m is None:
+                continue
+            now = time.time_ns()
+            if m.error() is None and m.value() is not None:
+                seq, sent = LATENCY_HEADER.unpack_from(m.value())
+                if seq in self.seen:
+                    self.duplicates += 1
+                    continue
+                self.seen.add(seq)
+                if seq >= self.warmup:
+                    self.latencies_ns[seq] = now - sent
+
+    def complete(self, total: int) -> bool:
+        return len(self.seen) >= total
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.thread.join(10)
+        self.consumer.close()
+
+    def summary(self, measured: int) -> dict[str, Any]:
+        values = sorted(self.latencies_ns.values())
+        out: dict[str, Any] = {"received": len(values), "missing": measured - len(values),
+                               "duplicates": self.duplicates}
+        if values:
+            def pct(q: float) -> float:
+                return round(values[min(len(values) - 1, int(q * len(values)))] / 1e6, 2)
+            out.update({"p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "p99.9_ms": pct(0.999),
+                        "max_ms": round(values[-1] / 1e6, 2), "mean_ms": round(statistics.fmean(values) / 1e6, 2)})
+        return out
+
+
+# ------------------------------------------------------------------- small helpers
+
+
+def _start_on_free_ports(folder: Path, extra: dict[str, str]) -> KafkaCluster:
+    last: Exception | None = None
+    for _ in range(5):
+        try:
+            return start_cluster(folder, free_port(), controller_port=free_port(), extra=extra)
+        except SandboxError as exc:
+            # Only a port race is worth another try; anything else is reported.
+            if "already in use" not in str(exc):
+                raise
+            last = exc
+    raise BenchError(f"could not find free ports for a cluster in {folder}: {last}")
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _consumer_row(output: str) -> dict[str, str]:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("start.time") and i + 1 < len(lines):
+            values = [v.strip() for v in lines[i + 1].split(",")]
+            names = [n.strip() for n in line.split(",")]
+            if len(values) == len(names):
+                return dict(zip(names, values))
+    raise BenchError(f"no result row in ConsumerPerformance output:\n{output[-2000:]}")
+
+
+def _trace(samples: list[tuple[float, int]], points: int = 20) -> list[tuple[float, int]]:
+    """At most `points` (seconds since mirror creation, records on the destination) samples."""
+    if len(samples) <= points:
+        return [(round(t, 1), n) for t, n in samples]
+    step = (len(samples) - 1) / (points - 1)
+    return [(round(samples[round(i * step)][0], 1), samples[round(i * step)][1]) for i in range(points)]
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 5})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+
+
+def delete_topic(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 5})
+    try:
+        admin.delete_topics([topic])[topic].result(30)
+    except KafkaException as exc:
+        log(f"could not delete scratch topic {topic}: {exc}")
+
+
+def watermarks(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    try:
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+                for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def topic_bytes(cluster: KafkaCluster, topic: str) -> int:
+    """Bytes of the topic's log segments on disk: record batches as they travel, compressed."""
+    data = cluster.node_folder(cluster.node_ids[0]) / "data"
+    total = 0
+    for folder in data.glob(f"{topic}-*"):
+        if folder.name.rsplit("-", 1)[-1].isdigit():
+            total += sum(f.stat().st_size for f in folder.glob("*.log"))
+    return total
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ------------------------------------------------------------------------ report
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dict[str, Any],
+                 status: str) -> dict[str, Any]:
+    settings = {
+        "size_mib": args.size_mb, "record_size": args.record_size, "records": args.num_records,
+        "partitions": args.partitions, "compression": args.compression, "linger_ms": args.linger_ms,
+        "batch_size": args.batch_size, "acks": "all",
+        "latency_rate": args.latency_rate, "latency_seconds": args.latency_seconds,
+        "latency_partitions": args.latency_partitions, "broker_props": args.broker_props,
+        "link_config": args.link_config_map,
+    }
+    mirror = results.get("mirror", {})
+    ratios = {}
+    if mirror.get("caught_up"):
+        dest = results.get("destination_produce", {}).get("mib_per_s")
+        cons = results.get("source_consume", {}).get("mib_per_s")
+        ratios = {
+            "mirror_vs_destination_produce": ratio(mirror.get("mib_per_s"), dest),
+            "mirror_vs_source_consume": ratio(mirror.get("mib_per_s"), cons),
+            "mirror_copy_vs_destination_produce": ratio(mirror.get("copy_mib_per_s"), dest),
+            "mirror_copy_vs_source_consume": ratio(mirror.get("copy_mib_per_s"), cons),
+        }
+    return {"status": status, "machine": machine, "settings": settings, "results": results, "ratios": ratios}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    m, s, r, q = report["machine"], report["settings"], report["results"], report["ratios"]
+    out = ["", "=" * 78, "ClusterLink mirror benchmark", "=" * 78]
+    out.append(f"machine : {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}")
+    out.append(f"software: Kafka {m['kafka_version']} ({m['java']}), Python {m['python']}, "
+               f"confluent-kafka {m['confluent_kafka']} / librdkafka {m['librdkafka']}")
+    out.append(f"commit  : {m['clusterlink_commit']}")
+    out.append(f"settings: {s['records']} records x {s['record_size']} B = {s['size_mib']:g} MiB, "
+               f"{s['partitions']} partitions, {s['compression']}, linger.ms={s['linger_ms']}, "
+               f"batch.size={s['batch_size']}, acks=all; single-node source and destination clusters")
+    if s["link_config"]:
+        out.append(f"link    : {s['link_config']}")
+    if s["broker_props"]:
+        out.append(f"brokers : {s['broker_props']}")
+    src = r.get("source_topic")
+    if src:
+        out.append(f"data    : {src['records']} records, {src['on_disk_mib']} MiB on disk at the source "
+                   f"({s['compression']} batches)")
+    out.append("")
+    out.append(f"{'phase':<44}{'MiB/s':>9}{'records/s':>12}  cores busy")
+    out.append("-" * 78)
+
+    def row(label: str, res: dict[str, Any] | None, mib: str = "mib_per_s", rps: str = "records_per_s") -> None:
+        if not res or res.get(mib) is None:
+            return
+        cores = ", ".join(f"{k} {v}" for k, v in res.get("cores_busy", {}).items())
+        out.append(f"{label:<44}{res[mib]:>9.1f}{res[rps]:>12.0f}  {cores}")
+
+    row("source produce (ProducerPerformance)", r.get("source_produce"))
+    row("destination produce (ProducerPerformance)", r.get("destination_produce"))
+    row("source consume (ConsumerPerformance)", r.get("source_consume"))
+    mir = r.get("mirror")
+    if mir:
+        if mir.get("caught_up"):
+            row("ClusterLink mirror, create -> lag 0", mir)
+            out.append(f"{'ClusterLink mirror, first -> last record':<44}{mir.get('copy_mib_per_s', 0):>9.1f}"
+                       f"{mir.get('copy_records_per_s', 0):>12.0f}")
+            out.append("")
+            out.append(f"mirror timing: ACTIVE after {mir['seconds_to_active']}s, first record after "
+                       f"{mir['seconds_to_first_record']}s, lag 0 after {mir['seconds_total']}s")
+            out.append(f"mirror on disk at the destination: {mir.get('destination_on_disk_mib')} MiB; "
+                       f"clusterlink peak RSS {mir.get('clusterlink_peak_rss_mib')} MiB")
+        else:
+            out.append(f"ClusterLink mirror: DID NOT CATCH UP - {mir.get('why')}")
+            out.append(f"  {mir.get('records_mirrored')}/{mir.get('records_expected')} records on the destination "
+                       f"after {mir.get('seconds_total')}s")
+    if q:
+        out.append("")
+        out.append("ratios (MiB/s):")
+        for key, value in q.items():
+            out.append(f"  {key:<40} {value}")
+    lat = r.get("latency")
+    if lat:
+        out.append("")
+        out.append(f"end-to-end latency at {lat['achieved_rate']:.0f} records/s (target {lat['target_rate']}), "
+                   f"{lat['record_size']} B records, {lat['partitions']} partitions, {lat['measured']} measured:")
+        out.append(f"  {'path':<34}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'p99.9':>9}{'max':>9}  received")
+        for label, key in (("produce -> mirror on destination", "mirror"),
+                           ("produce -> source (baseline)", "direct_from_source")):
+            d = lat[key]
+            if "p50_ms" in d:
+                out.append(f"  {label:<34}{d['p50_ms']:>9}{d['p90_ms']:>9}{d['p99_ms']:>9}{d['p99.9_ms']:>9}"
+                           f"{d['max_ms']:>9}  {d['received']}/{lat['measured']}"
+                           + (f", {d['duplicates']} duplicates" if d["duplicates"] else ""))
+            else:
+                out.append(f"  {label:<34} nothing received")
+    errors = r.get("errors")
+    if errors:
+        out.append("")
+        out.extend(f"ERROR: {e}" for e in errors)
+    out.append(f"status: {report['status']}")
+    out.append("=" * 78)
+    return "\n".join(out)
+
+
+# -------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    machine = machine_info()
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="clusterlink-bench-", dir=args.workdir))
+    bench = Bench(args, root)
+    status = "complete"
+    errors: list[str] = []
+    with sigterm_as_interrupt():
+        try:
+            log(f"working in {root}")
+            bench.start_clusters()
+            bench.fill_and_raw_rates()
+            stub = bench.start_service()
+            bench.mirror(stub)
+            if not bench.results["mirror"].get("caught_up"):
+                status = "mirror did not catch up"
+            elif not args.skip_latency:
+                bench.latency(stub)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            log("interrupted; stopping everything")
+        except (BenchError, SandboxError, KafkaException, grpc.RpcError, RuntimeError) as exc:
+            status = "failed"
+            errors.append(f"{type(exc).__name__}: {exc}")
+            if bench.service is not None and bench.service.output:
+                errors.append("last service output:\n" + "".join(bench.service.output[-30:]))
+        finally:
+            # A second Ctrl-C must not cut the clean-up short.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                bench.close()
+            finally:
+                signal.signal(signal.SIGINT, previous)
+    if errors:
+        bench.results["errors"] = errors
+    report = build_report(args, machine, bench.results, status)
+    print(format_report(report), flush=True)
+    if args.json_out is not None:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+        log(f"JSON report written to {args.json_out}")
+    return {"complete": 0, "interrupted": 130}.get(status, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The Prometheus endpoint reports what the store and the workers know."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from tests.fixtures.service import Service, wait_for
+from tests.integration.kafka_io import caught_up, create_link, create_mirror, create_topic, produce, unique
+
+pytestmark = pytest.mark.integration
+
+
+def _scrape(service: Service) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_metrics_export_links_states_counts_and_lag(service: Service, kafka_source, kafka_destination):
+    stub = service.stub()
+    topic = unique("metrics")
+    create_topic(kafka_source.bootstrap, topic, 2)
+    produce(kafka_source.bootstrap, topic, 500, 2)
+    link = create_link(stub, kafka_source.bootstrap, kafka_destination.bootstrap)
+    name = create_mirror(stub, link, topic)
+    wait_for("caught up", lambda: caught_up(stub, name, kafka_source.bootstrap, topic, 2))
+
+    text = wait_for(
+        "records counted",
+        lambda: (t := _scrape(service))
+        and f'clusterlink_mirrored_records_total{{link="{link}",mirror_topic="{topic}"}} 500.0' in t
+        and t,
+    )
+    assert "clusterlink_links " in text
+    assert 'clusterlink_mirror_topics{state="ACTIVE"}' in text
+    assert f'clusterlink_partition_lag{{link="{link}",mirror_topic="{topic}",partition="0"}} 0.0' in text
+    assert f'clusterlink_mirror_max_lag{{link="{link}",mirror_topic="{topic}"}} 0.0' in text
+    assert f'clusterlink_mirrored_bytes_total{{link="{link}",mirror_topic="{topic}"}}' in text
