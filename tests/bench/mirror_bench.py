@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ import grpc
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka import libversion as librdkafka_version
 from confluent_kafka import version as confluent_kafka_version
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from clusterlink.sandbox.cluster import KafkaCluster, SandboxError, java_command, start_cluster, stop_cluster
 from clusterlink.sandbox.jars import KAFKA_VERSION, ensure_jars, find_java
@@ -100,11 +101,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--linger-ms", type=int, default=5, help="ProducerPerformance linger.ms (default 5)")
     parser.add_argument("--batch-size", type=int, default=262144,
                         help="ProducerPerformance batch.size in bytes (default 262144)")
+    parser.add_argument("--warmup-mb", type=float, default=256,
+                        help="MiB produced and consumed on each broker before measuring (default 256; 0 skips)")
     parser.add_argument("--latency-rate", type=int, default=2000, help="records/s of the latency run (default 2000)")
     parser.add_argument("--latency-seconds", type=float, default=20, help="measured seconds of the latency run (default 20)")
     parser.add_argument("--latency-warmup-seconds", type=float, default=2,
                         help="seconds produced before the latency measurement starts (default 2)")
     parser.add_argument("--latency-partitions", type=int, default=3, help="partitions of the latency topic (default 3)")
+    parser.add_argument("--latency-linger-ms", type=int, default=1,
+                        help="linger.ms of the latency run's Python producer (default 1)")
     parser.add_argument("--latency-record-size", type=int, default=None,
                         help="bytes per latency record (default: --record-size)")
     parser.add_argument("--mirror-timeout", type=float, default=3600,
@@ -178,7 +183,15 @@ def machine_info() -> dict[str, Any]:
         "confluent_kafka": confluent_kafka_version()[0],
         "librdkafka": librdkafka_version()[0],
         "clusterlink_commit": _git_commit(),
+        "loadavg_at_start": _loadavg(),
     }
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def _java_version() -> str:
@@ -237,28 +250,50 @@ def broker_pid(cluster: KafkaCluster) -> int | None:
         return None
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all CPUs spent neither idle nor waiting for I/O since boot."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    # guest time is already counted in user time
+    return (sum(fields[:8]) - idle) / _TICKS
+
+
 class CpuMeter:
-    """CPU seconds used by named processes between start() and stop(), as cores busy."""
+    """CPU used by named processes between start() and stop(), as cores busy.
+
+    Also the whole machine's busy cores, and `other`: what processes outside this
+    run used (other people's tests on a shared machine make a run less telling).
+    """
 
     def __init__(self, pids: dict[str, int | None]):
-        self.pids = pids
+        self.pids = {"bench": os.getpid(), **pids}
         self.before: dict[str, float | None] = {}
+        self.machine: float | None = None
         self.wall = 0.0
 
     def start(self) -> CpuMeter:
         self.before = {name: proc_cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.machine = machine_busy_seconds()
         self.wall = time.monotonic()
         return self
 
     def stop(self, extra: dict[str, float] | None = None) -> dict[str, float]:
         wall = max(time.monotonic() - self.wall, 1e-9)
-        out: dict[str, float] = {}
+        used: dict[str, float] = {}
         for name, pid in self.pids.items():
             after, before = proc_cpu_seconds(pid), self.before.get(name)
             if after is not None and before is not None:
-                out[name] = round((after - before) / wall, 2)
-        for name, seconds in (extra or {}).items():
-            out[name] = round(seconds / wall, 2)
+                used[name] = after - before
+        used.update(extra or {})
+        out = {name: round(seconds / wall, 2) for name, seconds in used.items()}
+        machine_after = machine_busy_seconds()
+        if machine_after is not None and self.machine is not None:
+            machine = machine_after - self.machine
+            out["machine"] = round(machine / wall, 2)
+            out["other"] = round(max(0.0, machine - sum(used.values())) / wall, 2)
         return out
 
 
@@ -336,14 +371,17 @@ class Bench:
             raise BenchError(f"{main_class} exited with {proc.returncode}:\n{tail}")
         return output, children_cpu_seconds() - cpu_before
 
-    def producer_perf(self, cluster: KafkaCluster, topic: str, label: str) -> dict[str, Any]:
+    def producer_props(self, cluster: KafkaCluster) -> list[str]:
         a = self.args
-        props = [
+        return [
             f"bootstrap.servers={cluster.bootstrap}", f"compression.type={a.compression}",
             f"linger.ms={a.linger_ms}", f"batch.size={a.batch_size}", "acks=all",
         ]
+
+    def producer_perf(self, cluster: KafkaCluster, topic: str, label: str) -> dict[str, Any]:
+        a = self.args
         tool_args = ["--topic", topic, "--num-records", str(a.num_records), "--record-size", str(a.record_size),
-                     "--throughput", "-1", "--producer-props", *props]
+                     "--throughput", "-1", "--producer-props", *self.producer_props(cluster)]
         log(f"{label}: ProducerPerformance, {a.num_records} records of {a.record_size} B into {topic}")
         meter = CpuMeter({"broker": broker_pid(cluster)}).start()
         output, tool_cpu = self.run_tool(cluster, "org.apache.kafka.tools.ProducerPerformance", tool_args,
@@ -391,6 +429,45 @@ class Bench:
         return result
 
     # -- phases ---------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Produce and consume --warmup-mb on each broker first: a fresh broker's JIT
+        needs a few hundred thousand records before it runs at full speed, and every
+        measured phase should meet equally warm brokers."""
+        a = self.args
+        records = int(a.warmup_mb * MIB // a.record_size)
+        if records <= 0:
+            return
+        assert self.source is not None and self.destination is not None
+        log(f"warm-up: {records} records produced and consumed on each broker")
+
+        def one(cluster: KafkaCluster) -> None:
+            topic = f"warmup-{uuid.uuid4().hex[:6]}"
+            create_topic(cluster.bootstrap, topic, a.partitions)
+            try:
+                self.run_tool(cluster, "org.apache.kafka.tools.ProducerPerformance",
+                              ["--topic", topic, "--num-records", str(records), "--record-size", str(a.record_size),
+                               "--throughput", "-1", "--producer-props", *self.producer_props(cluster)],
+                              timeout=max(600.0, a.warmup_mb * 4))
+                self.run_tool(cluster, "org.apache.kafka.tools.ConsumerPerformance",
+                              ["--bootstrap-server", cluster.bootstrap, "--topic", topic, "--messages", str(records),
+                               "--group", f"bench-warmup-{uuid.uuid4().hex[:8]}", "--timeout", "30000"],
+                              timeout=max(600.0, a.warmup_mb * 4))
+            finally:
+                delete_topic(cluster.bootstrap, topic)
+
+        # Both brokers at once: the warm-up is not measured, so sharing the CPUs is fine.
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="warmup")
+        try:
+            futures = [pool.submit(one, c) for c in (self.source, self.destination)]
+            for future in futures:
+                future.result()
+        except BaseException:
+            for proc in list(self.tools):  # so the threads return at once on Ctrl-C
+                _kill_group(proc)
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
     def fill_and_raw_rates(self) -> None:
         a = self.args
@@ -453,6 +530,8 @@ class Bench:
             copy_seconds = outcome["seconds_copying"]
             result["records_per_s"] = round(done / seconds, 1)
             result["mib_per_s"] = round(done * a.record_size / MIB / seconds, 2)
+            if outcome.get("middle_records_per_s"):
+                result["middle_mib_per_s"] = round(outcome["middle_records_per_s"] * a.record_size / MIB, 2)
             if copy_seconds and copy_seconds > 0:
                 result["copy_records_per_s"] = round(done / copy_seconds, 1)
                 result["copy_mib_per_s"] = round(done * a.record_size / MIB / copy_seconds, 2)
@@ -480,8 +559,8 @@ class Bench:
         last_done = -1
         last_print = t0
         samples: list[tuple[float, int]] = []
-        reader = Consumer({"bootstrap.servers": self.destination.bootstrap, "group.id": "bench-watermarks",
-                           "enable.auto.commit": False})
+        reader = AdminClient({"bootstrap.servers": self.destination.bootstrap, "log_level": 5})
+        specs = {TopicPartition(self.mirror_topic, p): OffsetSpec.latest() for p in targets}
         try:
             while True:
                 now = time.monotonic()
@@ -499,9 +578,9 @@ class Bench:
                 if t_active is not None:
                     highs = {}
                     try:
-                        for p in targets:
-                            highs[p] = reader.get_watermark_offsets(TopicPartition(self.mirror_topic, p),
-                                                                    timeout=5, cached=False)[1]
+                        # One ListOffsets request for all partitions: cheap enough to poll often.
+                        for tp, future in reader.list_offsets(specs, request_timeout=5).items():
+                            highs[tp.partition] = future.result().offset
                     except KafkaException:
                         highs = {}
                     done = sum(min(highs.get(p, 0), t) for p, t in targets.items())
@@ -511,6 +590,7 @@ class Bench:
                     if highs and all(highs.get(p, 0) >= t for p, t in targets.items()):
                         samples.append((now - t0, done))
                         return {
+                            **_middle_rate(samples, total),
                             "caught_up": True, "records_mirrored": done,
                             "seconds_total": round(now - t0, 2),
                             "seconds_to_active": round(t_active - t0, 2),
@@ -535,9 +615,9 @@ class Bench:
                 if now > deadline:
                     return self._not_caught_up(f"not caught up within {a.mirror_timeout:.0f}s (state {last_state})",
                                                samples, last_done, total, t0, t_active, t_first)
-                time.sleep(0.2)  # polling interval, not synchronisation: the deadline bounds it
+                time.sleep(0.05)  # polling interval, not synchronisation: the deadline bounds it
         finally:
-            reader.close()
+            del reader
 
     @staticmethod
     def _not_caught_up(why: str, samples: list[tuple[float, int]], done: int, total: int, t0: float,
@@ -577,13 +657,17 @@ class Bench:
         direct_rx.start()
         producer = Producer({
             "bootstrap.servers": self.source.bootstrap, "acks": "all", "enable.idempotence": True,
-            "linger.ms": 1, "compression.type": a.compression,
+            "linger.ms": a.latency_linger_ms, "compression.type": a.compression,
         })
         padding = b"x" * (a.latency_record_size - LATENCY_HEADER.size)
         log(f"latency: {a.latency_rate} records/s for {a.latency_warmup_seconds:g}s warm-up + "
             f"{a.latency_seconds:g}s into {topic}, read from the mirror on the destination")
+        assert self.service is not None and self.service.process is not None
+        meter = CpuMeter({"clusterlink": self.service.process.pid, "source_broker": broker_pid(self.source),
+                          "destination_broker": broker_pid(self.destination)})
         try:
             start = time.monotonic()
+            meter.start()
             for seq in range(total):
                 due = start + seq / a.latency_rate
                 wait = due - time.monotonic()
@@ -598,6 +682,7 @@ class Bench:
                         producer.poll(0.01)
                 producer.poll(0)
             send_seconds = time.monotonic() - start
+            cpu = meter.stop()
             unsent = producer.flush(60)
             wait_deadline = time.monotonic() + 60
             while time.monotonic() < wait_deadline and not (mirror_rx.complete(total) and direct_rx.complete(total)):
@@ -610,6 +695,7 @@ class Bench:
             "target_rate": a.latency_rate, "achieved_rate": round(total / send_seconds, 1),
             "sent": total, "measured": measured, "unsent_after_flush": unsent,
             "mirror": mirror_rx.summary(measured), "direct_from_source": direct_rx.summary(measured),
+            "cores_busy": cpu,
         }
         ms = self.results["latency"]["mirror"]
         log(f"latency: mirror p50 {ms.get('p50_ms')} ms, p99 {ms.get('p99_ms')} ms "
@@ -713,6 +799,17 @@ def _consumer_row(output: str) -> dict[str, str]:
     raise BenchError(f"no result row in ConsumerPerformance output:\n{output[-2000:]}")
 
 
+def _middle_rate(samples: list[tuple[float, int]], total: int) -> dict[str, Any]:
+    """Records/s between the samples where 10% and 90% of the records had arrived:
+    the steady copy rate, without start-up and the last partitions' tail."""
+    lo = next(((t, n) for t, n in samples if n >= 0.1 * total), None)
+    hi = next(((t, n) for t, n in samples if n >= 0.9 * total), None)
+    if lo is None or hi is None or hi[0] - lo[0] < 0.5:
+        return {}  # too short to tell (a small --size-mb)
+    return {"middle_records_per_s": round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1),
+            "middle_seconds": round(hi[0] - lo[0], 2)}
+
+
 def _trace(samples: list[tuple[float, int]], points: int = 20) -> list[tuple[float, int]]:
     """At most `points` (seconds since mirror creation, records on the destination) samples."""
     if len(samples) <= points:
@@ -777,9 +874,11 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
     settings = {
         "size_mib": args.size_mb, "record_size": args.record_size, "records": args.num_records,
         "partitions": args.partitions, "compression": args.compression, "linger_ms": args.linger_ms,
+        "warmup_mib_per_broker": args.warmup_mb,
         "batch_size": args.batch_size, "acks": "all",
         "latency_rate": args.latency_rate, "latency_seconds": args.latency_seconds,
-        "latency_partitions": args.latency_partitions, "broker_props": args.broker_props,
+        "latency_partitions": args.latency_partitions, "latency_linger_ms": args.latency_linger_ms,
+        "broker_props": args.broker_props,
         "link_config": args.link_config_map,
     }
     mirror = results.get("mirror", {})
@@ -792,6 +891,8 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
             "mirror_vs_source_consume": ratio(mirror.get("mib_per_s"), cons),
             "mirror_copy_vs_destination_produce": ratio(mirror.get("copy_mib_per_s"), dest),
             "mirror_copy_vs_source_consume": ratio(mirror.get("copy_mib_per_s"), cons),
+            "mirror_middle_vs_destination_produce": ratio(mirror.get("middle_mib_per_s"), dest),
+            "mirror_middle_vs_source_consume": ratio(mirror.get("middle_mib_per_s"), cons),
         }
     return {"status": status, "machine": machine, "settings": settings, "results": results, "ratios": ratios}
 
@@ -802,7 +903,7 @@ def format_report(report: dict[str, Any]) -> str:
     out.append(f"machine : {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}")
     out.append(f"software: Kafka {m['kafka_version']} ({m['java']}), Python {m['python']}, "
                f"confluent-kafka {m['confluent_kafka']} / librdkafka {m['librdkafka']}")
-    out.append(f"commit  : {m['clusterlink_commit']}")
+    out.append(f"commit  : {m['clusterlink_commit']}; load average at start {m['loadavg_at_start']}")
     out.append(f"settings: {s['records']} records x {s['record_size']} B = {s['size_mib']:g} MiB, "
                f"{s['partitions']} partitions, {s['compression']}, linger.ms={s['linger_ms']}, "
                f"batch.size={s['batch_size']}, acks=all; single-node source and destination clusters")
@@ -815,14 +916,17 @@ def format_report(report: dict[str, Any]) -> str:
         out.append(f"data    : {src['records']} records, {src['on_disk_mib']} MiB on disk at the source "
                    f"({s['compression']} batches)")
     out.append("")
-    out.append(f"{'phase':<44}{'MiB/s':>9}{'records/s':>12}  cores busy")
+    out.append(f"{'phase':<44}{'MiB/s':>9}{'records/s':>12}")
     out.append("-" * 78)
+
+    cpu_rows: list[tuple[str, dict[str, float]]] = []
 
     def row(label: str, res: dict[str, Any] | None, mib: str = "mib_per_s", rps: str = "records_per_s") -> None:
         if not res or res.get(mib) is None:
             return
-        cores = ", ".join(f"{k} {v}" for k, v in res.get("cores_busy", {}).items())
-        out.append(f"{label:<44}{res[mib]:>9.1f}{res[rps]:>12.0f}  {cores}")
+        out.append(f"{label:<44}{res[mib]:>9.1f}{res[rps]:>12.0f}")
+        if res.get("cores_busy"):
+            cpu_rows.append((label, res["cores_busy"]))
 
     row("source produce (ProducerPerformance)", r.get("source_produce"))
     row("destination produce (ProducerPerformance)", r.get("destination_produce"))
@@ -833,6 +937,9 @@ def format_report(report: dict[str, Any]) -> str:
             row("ClusterLink mirror, create -> lag 0", mir)
             out.append(f"{'ClusterLink mirror, first -> last record':<44}{mir.get('copy_mib_per_s', 0):>9.1f}"
                        f"{mir.get('copy_records_per_s', 0):>12.0f}")
+            if mir.get("middle_mib_per_s"):
+                out.append(f"{'ClusterLink mirror, 10% -> 90% of records':<44}{mir['middle_mib_per_s']:>9.1f}"
+                           f"{mir['middle_records_per_s']:>12.0f}")
             out.append("")
             out.append(f"mirror timing: ACTIVE after {mir['seconds_to_active']}s, first record after "
                        f"{mir['seconds_to_first_record']}s, lag 0 after {mir['seconds_total']}s")
@@ -842,9 +949,11 @@ def format_report(report: dict[str, Any]) -> str:
             out.append(f"ClusterLink mirror: DID NOT CATCH UP - {mir.get('why')}")
             out.append(f"  {mir.get('records_mirrored')}/{mir.get('records_expected')} records on the destination "
                        f"after {mir.get('seconds_total')}s")
+            if mir.get("cores_busy"):
+                cpu_rows.append(("ClusterLink mirror (not caught up)", mir["cores_busy"]))
     if q:
         out.append("")
-        out.append("ratios (MiB/s):")
+        out.append("ratios (MiB/s; 'copy' = first -> last record, without the start-up delay):")
         for key, value in q.items():
             out.append(f"  {key:<40} {value}")
     lat = r.get("latency")
@@ -862,6 +971,14 @@ def format_report(report: dict[str, Any]) -> str:
                            + (f", {d['duplicates']} duplicates" if d["duplicates"] else ""))
             else:
                 out.append(f"  {label:<34} nothing received")
+        if lat.get("cores_busy"):
+            cpu_rows.append(("latency run (steady rate)", lat["cores_busy"]))
+    if cpu_rows:
+        out.append("")
+        out.append("CPU, cores busy on average over each phase (tool JVM start included; machine = every")
+        out.append("process on the machine; other = processes not started by this run):")
+        for label, cores in cpu_rows:
+            out.append(f"  {label:<42} " + ", ".join(f"{k} {v}" for k, v in cores.items()))
     errors = r.get("errors")
     if errors:
         out.append("")
@@ -887,6 +1004,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             log(f"working in {root}")
             bench.start_clusters()
+            bench.warm_up()
             bench.fill_and_raw_rates()
             stub = bench.start_service()
             bench.mirror(stub)

@@ -94,7 +94,8 @@ def main() -> int:
         service, endpoint = start_service(workdir)
 
         step("2. Create a topic on the source, a link and a mirror topic with the CLI")
-        AdminClient({"bootstrap.servers": source}).create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(30)
+        admin = AdminClient({"bootstrap.servers": source})  # kept alive until the result arrives
+        admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(30)
         print(cli(endpoint, "link", "create", "demo", "--source-bootstrap", source,
                   "--destination-bootstrap", destination))
         print(cli(endpoint, "mirror", "create", "demo", TOPIC))
