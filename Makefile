@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROTO   := $(wildcard proto/clusterlink/v1/*.proto)
 
-.PHONY: install demo test unit integration bench proto clean
+.PHONY: install demo test unit integration bench proto provider-mirror clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ integration: $(STAMP)
 SIZE_MB ?= 1024
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.mirror_bench --size-mb $(SIZE_MB)
+
+# A Terraform filesystem mirror holding clusterlink/clusterlink (see README).
+provider-mirror: $(STAMP)
+	@test -n "$(DIR)" || (echo "usage: make provider-mirror DIR=/path/to/mirror" >&2; exit 2)
+	$(BIN)/python -m clusterlink_terraform.mirror --dir "$(DIR)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info service/*.egg-info

@@ -1,0 +1,1 @@
+"""Terraform provider for ClusterLink: a thin mapping onto the clusterlink.v1 gRPC API."""
