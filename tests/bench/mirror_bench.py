@@ -243,6 +243,57 @@ def proc_peak_rss_mib(pid: int | None) -> float | None:
     return None
 
 
+def thread_cpu_seconds(pid: int | None) -> dict[int, tuple[str, float]]:
+    """Per thread of a live process: (thread name, user + system CPU seconds)."""
+    out: dict[int, tuple[str, float]] = {}
+    if pid is None:
+        return out
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            head, tail = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        fields = tail.split()
+        name = head.split("(", 1)[1]
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / _TICKS)
+    return out
+
+
+class ThreadMeter:
+    """Where a process's CPU went, by thread name (librdkafka names its threads
+    rdk:main / rdk:broker-N; CPython's are all "python"), and its busiest thread:
+    one near 1.0 core means a single thread (e.g. one holding the GIL) is the limit."""
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+        self.before: dict[int, tuple[str, float]] = {}
+        self.wall = 0.0
+
+    def start(self) -> ThreadMeter:
+        self.before = thread_cpu_seconds(self.pid)
+        self.wall = time.monotonic()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        wall = max(time.monotonic() - self.wall, 1e-9)
+        by_name: dict[str, float] = {}
+        busiest = ("", 0.0)
+        for tid, (name, seconds) in thread_cpu_seconds(self.pid).items():
+            used = seconds - self.before.get(tid, (name, 0.0))[1]
+            group = re.sub(r"-?\d+$", "", name)
+            by_name[group] = by_name.get(group, 0.0) + used
+            if used > busiest[1]:
+                busiest = (name, used)
+        return {
+            "by_name": {k: round(v / wall, 2) for k, v in sorted(by_name.items(), key=lambda kv: -kv[1])},
+            "busiest_thread": {"name": busiest[0], "cores": round(busiest[1] / wall, 2)},
+        }
+
+
 def broker_pid(cluster: KafkaCluster) -> int | None:
     try:
         return int((cluster.node_folder(cluster.node_ids[0]) / "kafka.pid").read_text().strip())
@@ -514,7 +565,9 @@ class Bench:
         meter = CpuMeter({"clusterlink": service_pid, "source_broker": broker_pid(self.source),
                           "destination_broker": broker_pid(self.destination)})
         log(f"mirror: creating mirror topic of {self.topic} ({total} records)")
+        threads = ThreadMeter(service_pid)
         meter.start()
+        threads.start()
         t0 = time.monotonic()
         mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
             parent=f"links/{self.link}", mirror_topic=pb.MirrorTopic(source_topic=self.topic)))
@@ -523,6 +576,7 @@ class Bench:
         outcome = self._wait_caught_up(stub, name, targets, t0)
         cpu = meter.stop()
         result: dict[str, Any] = {"mirror_topic": name, **outcome, "cores_busy": cpu,
+                                  "clusterlink_threads": threads.stop(),
                                   "clusterlink_peak_rss_mib": proc_peak_rss_mib(service_pid)}
         done = outcome["records_mirrored"]
         if outcome["caught_up"]:
@@ -945,6 +999,12 @@ def format_report(report: dict[str, Any]) -> str:
                        f"{mir['seconds_to_first_record']}s, lag 0 after {mir['seconds_total']}s")
             out.append(f"mirror on disk at the destination: {mir.get('destination_on_disk_mib')} MiB; "
                        f"clusterlink peak RSS {mir.get('clusterlink_peak_rss_mib')} MiB")
+            th = mir.get("clusterlink_threads")
+            if th:
+                out.append("clusterlink CPU by thread (cores): "
+                           + ", ".join(f"{k} {v}" for k, v in th["by_name"].items())
+                           + f"; busiest single thread {th['busiest_thread']['name']} "
+                           f"{th['busiest_thread']['cores']}")
         else:
             out.append(f"ClusterLink mirror: DID NOT CATCH UP - {mir.get('why')}")
             out.append(f"  {mir.get('records_mirrored')}/{mir.get('records_expected')} records on the destination "

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from clusterlink.api import build_server, errors, mirror_topics
+from clusterlink.api.server import build_server, errors, mirror_topics
 from clusterlink.api.server import BindError
 from clusterlink.store import db
 from clusterlink.store import models as m

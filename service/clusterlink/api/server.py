@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.orm import Session, sessionmaker
 
+from clusterlink.api.security import ServerSecurity
 from clusterlink.api.servicer import ClusterLinkServicer
 from clusterlink.store.secrets import SecretBox
 from clusterlink.v1 import clusterlink_pb2 as pb
@@ -39,6 +40,7 @@ def build_server(
     box: SecretBox,
     on_change: Callable[[], None] = lambda: None,
     max_workers: int = 16,
+    security: ServerSecurity | None = None,
 ) -> tuple[grpc.Server, int]:
     """Returns a not yet started grpc.Server bound to `listen` (host:port; port 0 = any free port) and the bound port.
 
@@ -49,10 +51,12 @@ def build_server(
     (e.g. to `enter_graceful_shutdown()` before stopping).
     """
     _check_listen(listen)
+    security = security or ServerSecurity()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="clusterlink-api"),
         # Without this, Linux lets a second service bind the same port and share its traffic.
         options=[("grpc.so_reuseport", 0)],
+        interceptors=security.interceptors(),
     )
     pb_grpc.add_ClusterLinkServiceServicer_to_server(ClusterLinkServicer(factory, box, on_change), server)
 
@@ -65,7 +69,11 @@ def build_server(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(listen)
+        credentials = security.credentials()
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
     except RuntimeError as exc:
         raise BindError(f"{exc} (is the address in use, or not host:port?)") from exc
     if port == 0:

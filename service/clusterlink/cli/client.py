@@ -11,9 +11,14 @@ from typing import Any
 
 import grpc
 
+from clusterlink.api.security import ClientSecurity
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
 
 ENDPOINT_ENV = "CLUSTERLINK_ENDPOINT"
+# A secured service: bearer token and TLS files, from the environment.
+TOKEN_ENV = "CLUSTERLINK_TOKEN"
+TLS_ENV = {"ca_pem": "CLUSTERLINK_TLS_CA_FILE", "cert_pem": "CLUSTERLINK_TLS_CERT_FILE",
+           "key_pem": "CLUSTERLINK_TLS_KEY_FILE"}
 DEFAULT_ENDPOINT = "127.0.0.1:50051"
 # Deadline of every single RPC, in seconds.
 DEFAULT_RPC_TIMEOUT = 30.0
@@ -106,11 +111,12 @@ class Client:
     (never grpc.RpcError) when it fails.
     """
 
-    def __init__(self, endpoint: str, rpc_timeout: float = DEFAULT_RPC_TIMEOUT) -> None:
+    def __init__(self, endpoint: str, rpc_timeout: float = DEFAULT_RPC_TIMEOUT,
+                 security: ClientSecurity | None = None) -> None:
         self.endpoint = endpoint
         self.rpc_timeout = rpc_timeout
         try:
-            self._channel = grpc.insecure_channel(endpoint)
+            self._channel = (security or ClientSecurity()).channel(endpoint)
         except Exception as exc:  # grpc refuses some malformed targets up front
             raise CliError(f"invalid endpoint {endpoint!r}: {exc}") from None
         self.stub = pb_grpc.ClusterLinkServiceStub(self._channel)
@@ -138,9 +144,21 @@ class Client:
         self.close()
 
 
+def security_from_env(environ: Mapping[str, str] | None = None) -> ClientSecurity:
+    env = os.environ if environ is None else environ
+    files: dict[str, bytes | None] = {}
+    for field_name, var in TLS_ENV.items():
+        path = env.get(var, "").strip()
+        try:
+            files[field_name] = open(path, "rb").read() if path else None
+        except OSError as exc:
+            raise CliError(f"cannot read {var}={path}: {exc.strerror}") from None
+    return ClientSecurity(token=env.get(TOKEN_ENV, "").strip() or None, **files)
+
+
 def connect(args: argparse.Namespace) -> Client:
     """A Client for the endpoint the parsed arguments (or the environment) name."""
-    return Client(resolve_endpoint(getattr(args, "endpoint", None)))
+    return Client(resolve_endpoint(getattr(args, "endpoint", None)), security=security_from_env())
 
 
 def list_all(client: Client, method: str, make_request: Any, items_field: str) -> list[Any]:

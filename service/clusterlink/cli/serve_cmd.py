@@ -23,8 +23,43 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "user's data directory; CLUSTERLINK_SECRET_KEY overrides)")
     p.add_argument("--reconcile-interval", type=float, default=1.0, metavar="SECONDS",
                    help="how often the reconciler converges when nothing wakes it (default 1)")
+    p.add_argument("--tls-cert-file", default=None, metavar="PATH",
+                   help="serve the API over TLS with this PEM certificate (needs --tls-key-file)")
+    p.add_argument("--tls-key-file", default=None, metavar="PATH", help="PEM private key for --tls-cert-file")
+    p.add_argument("--tls-client-ca-file", default=None, metavar="PATH",
+                   help="require client certificates signed by this PEM CA (mutual TLS)")
+    p.add_argument("--token-file", default=None, metavar="PATH",
+                   help="require 'authorization: Bearer TOKEN' on every call but health checks; "
+                        "the token is the file's first line (CLUSTERLINK_TOKEN overrides)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
+
+
+def _security(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import os
+    from pathlib import Path
+
+    from clusterlink.api.security import ServerSecurity
+
+    if bool(args.tls_cert_file) != bool(args.tls_key_file):
+        raise ValueError("--tls-cert-file and --tls-key-file go together")
+    if args.tls_client_ca_file and not args.tls_cert_file:
+        raise ValueError("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
+    token = os.environ.get("CLUSTERLINK_TOKEN") or None
+    if token is None and args.token_file:
+        token = Path(args.token_file).read_text().splitlines()[0].strip() or None
+        if token is None:
+            raise ValueError(f"--token-file {args.token_file} is empty")
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return ServerSecurity(
+        tls_cert_pem=read(args.tls_cert_file),
+        tls_key_pem=read(args.tls_key_file),
+        client_ca_pem=read(args.tls_client_ca_file),
+        token=token,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    try:
+        security = _security(args)
+    except (OSError, ValueError, IndexError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     url = args.db or default_url()
     shown = make_url(url).render_as_string(hide_password=True)
     try:
@@ -64,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
     reconciler = Reconciler(factory, box, metrics, interval=args.reconcile_interval)
     try:
-        server, port = build_server(args.listen, factory, box, on_change=reconciler.wake)
+        server, port = build_server(args.listen, factory, box, on_change=reconciler.wake, security=security)
     except RuntimeError as exc:
         print(f"error: cannot listen on {args.listen}: {exc}", file=sys.stderr)
         return 1
@@ -75,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
     server.start()
     loop.start()
     host = args.listen.rpartition(":")[0]
-    print(f"clusterlink serving on {host}:{port} (database {shown}, metrics {args.metrics_listen})", flush=True)
+    transport = "TLS" if security.tls_cert_pem else "plaintext"
+    auth = ", bearer token required" if security.token else ""
+    print(f"clusterlink serving on {host}:{port} ({transport}{auth}; database {shown}, "
+          f"metrics {args.metrics_listen})", flush=True)
     stop.wait()
     logging.getLogger(__name__).info("shutting down")
     server.stop(5).wait()
