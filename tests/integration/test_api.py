@@ -20,7 +20,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from clusterlink.api.server import build_server, errors, mirror_topics
+from clusterlink.api import errors, mirror_topics
+from clusterlink.api.server import build_server
 from clusterlink.api.server import BindError
 from clusterlink.store import db
 from clusterlink.store import models as m
@@ -727,3 +728,31 @@ def test_bind_errors(tmp_path: Any) -> None:
     finally:
         server.stop(None)
         engine.dispose()
+
+
+def test_a_failing_store_write_leaves_nothing_half_made(api: Api) -> None:
+    """A forced DeleteLink removes mirrors, tasks and the link in one unit of work;
+    when the database refuses its last statement, nothing at all is removed."""
+    new_link(api)
+    new_mirror(api, source_topic="orders")
+    new_mirror(api, source_topic="payments")
+    engine = api.factory.kw["bind"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text(
+                "CREATE TRIGGER refuse_link_delete BEFORE DELETE ON links "
+                "BEGIN SELECT RAISE(ABORT, 'simulated disk full'); END"))
+        else:
+            conn.execute(text(
+                "CREATE FUNCTION refuse_delete() RETURNS trigger AS $$ "
+                "BEGIN RAISE EXCEPTION 'simulated disk full'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text(
+                "CREATE TRIGGER refuse_link_delete BEFORE DELETE ON links "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_delete()"))
+    err = fails(api.stub.DeleteLink, pb.DeleteLinkRequest(name="links/dr-east", force=True))
+    assert err.code() == grpc.StatusCode.INTERNAL
+    assert "store refused the request" in err.details()
+    # The mirrors deleted before the refused statement are all still there.
+    listed = api.stub.ListMirrorTopics(pb.ListMirrorTopicsRequest(parent="links/dr-east")).mirror_topics
+    assert sorted(m.source_topic for m in listed) == ["orders", "payments"]
+    assert api.stub.GetLink(pb.GetLinkRequest(name="links/dr-east")).name == "links/dr-east"
