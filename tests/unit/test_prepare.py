@@ -1,0 +1,33 @@
+"""Which destination partitions must be moved up to the source's log start."""
+
+from clusterlink.engine.prepare import Offsets, partitions_to_fill
+from clusterlink.engine.segments import Segment
+
+
+def _never_called(_offsets):
+    raise AssertionError("no record needed to be read")
+
+
+def test_empty_destination_behind_a_moved_source_start_is_filled():
+    src = Offsets(low={0: 500, 1: 0}, high={0: 900, 1: 10})
+    dst = Offsets(low={0: 0, 1: 0}, high={0: 0, 1: 0})
+    assert partitions_to_fill(src, dst, {}, _never_called) == {0: 500}
+
+
+def test_an_interrupted_fill_is_finished_but_real_records_are_kept():
+    src = Offsets(low={0: 500, 1: 500}, high={0: 900, 1: 900})
+    dst = Offsets(low={0: 0, 1: 0}, high={0: 300, 1: 300})
+    asked = {}
+
+    def last_is_filler(offsets):
+        asked.update(offsets)
+        return {0: True, 1: False}
+
+    assert partitions_to_fill(src, dst, {}, last_is_filler) == {0: 500}
+    assert asked == {0: 299, 1: 299}
+
+
+def test_translated_partitions_and_caught_up_ones_are_left_alone():
+    src = Offsets(low={0: 500, 1: 200}, high={0: 900, 1: 900})
+    dst = Offsets(low={0: 100, 1: 200}, high={0: 100, 1: 250})
+    assert partitions_to_fill(src, dst, {0: [Segment(40, 30)]}, _never_called) == {}
