@@ -618,6 +618,10 @@ class Bench:
         try:
             while True:
                 now = time.monotonic()
+                process = self.service.process if self.service else None
+                if process is not None and process.poll() is not None:
+                    return self._not_caught_up(f"clusterlink serve exited with code {process.returncode}", samples,
+                                               last_done, total, t0, t_active, t_first)
                 if now - last_status >= 1.0 or t_active is None:
                     last_status = now
                     m = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
@@ -667,7 +671,7 @@ class Bench:
                         f"{': ' + last_reason if last_reason else ''})",
                         samples, last_done, total, t0, t_active, t_first)
                 if now > deadline:
-                    return self._not_caught_up(f"not caught up within {a.mirror_timeout:.0f}s (state {last_state})",
+                    return self._not_caught_up(f"not caught up within {a.mirror_timeout:g}s (state {last_state})",
                                                samples, last_done, total, t0, t_active, t_first)
                 time.sleep(0.05)  # polling interval, not synchronisation: the deadline bounds it
         finally:
@@ -858,7 +862,7 @@ def _middle_rate(samples: list[tuple[float, int]], total: int) -> dict[str, Any]
     the steady copy rate, without start-up and the last partitions' tail."""
     lo = next(((t, n) for t, n in samples if n >= 0.1 * total), None)
     hi = next(((t, n) for t, n in samples if n >= 0.9 * total), None)
-    if lo is None or hi is None or hi[0] - lo[0] < 0.5:
+    if lo is None or hi is None or hi[0] - lo[0] < 2.0:
         return {}  # too short to tell (a small --size-mb)
     return {"middle_records_per_s": round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1),
             "middle_seconds": round(hi[0] - lo[0], 2)}
@@ -1008,7 +1012,8 @@ def format_report(report: dict[str, Any]) -> str:
         else:
             out.append(f"ClusterLink mirror: DID NOT CATCH UP - {mir.get('why')}")
             out.append(f"  {mir.get('records_mirrored')}/{mir.get('records_expected')} records on the destination "
-                       f"after {mir.get('seconds_total')}s")
+                       f"after {mir.get('seconds_total')}s; last lines of the service's output:")
+            out.extend("    " + line for line in (mir.get("service_log_tail") or "").splitlines()[-15:])
             if mir.get("cores_busy"):
                 cpu_rows.append(("ClusterLink mirror (not caught up)", mir["cores_busy"]))
     if q:

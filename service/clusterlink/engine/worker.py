@@ -213,7 +213,10 @@ class Session:
             interval = spec.knob("mirror.status.interval.ms") / 1000
             last_status = 0.0
             while not self.stop.is_set():
-                messages = consumer.consume(batch, 0.2)
+                # consume() waits for a full batch or the timeout: a short one
+                # keeps latency low at modest rates, and fills batches anyway
+                # under load.
+                messages = consumer.consume(batch, 0.01)
                 if messages:
                     self._copy(messages)
                 self.producer.poll(0)
