@@ -107,3 +107,53 @@ def test_transactional_source_mirrors_committed_records_and_records_segments(
         got = stub.TranslateOffsets(pb.TranslateOffsetsRequest(
             name=name, partition=partition, source_offsets=[r.offset for r in src])).destination_offsets
         assert list(got) == [r.offset for r in dst]
+
+
+def test_compacted_source_holes_become_segments(service: Service, kafka_source, kafka_destination):
+    stub = service.stub()
+    topic = unique("compacted")
+    create_topic(kafka_source.bootstrap, topic, 1, config={
+        "cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.001",
+        "delete.retention.ms": "0", "min.compaction.lag.ms": "0",
+    })
+    producer = Producer({"bootstrap.servers": kafka_source.bootstrap, "linger.ms": 0})
+
+    def write_round(round_: int) -> None:
+        # 50 keys overwritten every round, and one key only this round writes:
+        # compaction keeps the latter, so holes open between them.
+        for key in range(50):
+            producer.produce(topic, key=f"k{key}".encode(), value=f"r{round_}-{key}".encode(), partition=0)
+        producer.produce(topic, key=f"once-{round_}".encode(), value=b"kept", partition=0)
+        assert producer.flush(30) == 0
+
+    rounds = [0]
+
+    def compacted() -> bool:
+        # Each new round rolls the segment (segment.ms) so the cleaner can work on the old ones.
+        rounds[0] += 1
+        write_round(rounds[0])
+        offsets = [r.offset for r in read_all(kafka_source.bootstrap, topic, 1)]
+        return offsets[-1] - offsets[0] + 1 > len(offsets)
+
+    write_round(0)
+    wait_for("the source cleaner to remove overwritten records", compacted, timeout=120, interval=0.5)
+
+    link = create_link(stub, kafka_source.bootstrap, kafka_destination.bootstrap)
+    name = create_mirror(stub, link, topic)
+    mirror = wait_for("mirror caught up", lambda: caught_up(stub, name, kafka_source.bootstrap, topic, 1))
+    assert mirror.offset_fidelity == pb.TRANSLATED
+
+    source = read_all(kafka_source.bootstrap, topic, 1)
+    mirrored = {r.offset: r for r in read_all(kafka_destination.bootstrap, topic, 1)}
+    translated = stub.TranslateOffsets(pb.TranslateOffsetsRequest(
+        name=name, partition=0, source_offsets=[r.offset for r in source])).destination_offsets
+    checked = 0
+    for record, dest_offset in zip(source, translated, strict=True):
+        copy = mirrored.get(dest_offset)
+        if copy is None:
+            continue  # removed since by the destination's own cleaner (it is compacted too)
+        assert (copy.key, copy.value, copy.timestamp) == (record.key, record.value, record.timestamp)
+        checked += 1
+    assert checked >= 51  # at least the latest value of every key
+    segments = stub.ListTranslationSegments(pb.ListTranslationSegmentsRequest(name=name, partition=0)).segments
+    assert segments and all(s.source_offset > s.destination_offset for s in segments)
