@@ -146,3 +146,31 @@ def test_delete_keeps_the_destination_topic_unless_asked(service: Service, kafka
     assert read_all(kafka_destination.bootstrap, topic, 1) == read_all(kafka_source.bootstrap, topic, 1)
     stub.DeleteMirrorTopic(pb.DeleteMirrorTopicRequest(name=name, delete_destination_topic=True))
     wait_for("destination topic deleted", lambda: topic not in admin.list_topics(timeout=10).topics)
+
+
+def test_a_new_mirror_waits_for_its_source_topic(service: Service, kafka_source, kafka_destination):
+    stub = service.stub()
+    topic = unique("later")
+    link = create_link(stub, kafka_source.bootstrap, kafka_destination.bootstrap)
+    name = create_mirror(stub, link, topic)
+    waiting = wait_for("a waiting reason", lambda: (m := _mirror(stub, name)).reason and m)
+    assert waiting.state == pb.MirrorTopic.PENDING
+    assert "does not exist" in waiting.reason
+    create_topic(kafka_source.bootstrap, topic, 2)
+    produce(kafka_source.bootstrap, topic, 100, 2)
+    mirror = wait_for("caught up once the topic exists",
+                      lambda: caught_up(stub, name, kafka_source.bootstrap, topic, 2), timeout=90)
+    assert mirror.reason == ""
+    assert read_all(kafka_destination.bootstrap, topic, 2) == read_all(kafka_source.bootstrap, topic, 2)
+
+
+def test_a_source_topic_deleted_under_a_running_mirror_fails_it(service: Service, kafka_source, kafka_destination):
+    from confluent_kafka.admin import AdminClient
+
+    stub, link, topic, name = _setup(service, kafka_source, kafka_destination, partitions=1, records=10)
+    admin = AdminClient({"bootstrap.servers": kafka_source.bootstrap})
+    admin.delete_topics([topic])[topic].result(30)
+    failed = wait_for("FAILED", lambda: (m := _mirror(stub, name)).state == pb.MirrorTopic.FAILED and m, timeout=90)
+    assert topic in failed.reason
+    # What was mirrored stays on the destination.
+    assert end_offsets(kafka_destination.bootstrap, topic, 1)[0][1] == 10

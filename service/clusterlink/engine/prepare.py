@@ -30,6 +30,10 @@ class FatalMirrorError(Exception):
     """Mirroring cannot go on without a person; the message says what to do."""
 
 
+class SourceTopicMissingError(FatalMirrorError):
+    """The source topic does not exist: a new mirror waits for it, a running one fails."""
+
+
 class SourceUnavailableError(Exception):
     """The source cluster cannot be reached; mirroring resumes by itself."""
 
@@ -54,9 +58,9 @@ def ensure_destination_topic(
     except KafkaException as exc:
         raise SourceUnavailableError(f"cannot read topic {source_topic!r} on the source cluster: {exc}") from exc
     if partitions is None:
-        raise FatalMirrorError(
+        raise SourceTopicMissingError(
             f"source topic {source_topic!r} does not exist on the source cluster; "
-            "create it there and resume this mirror topic, or delete the mirror topic"
+            "create it there, or delete this mirror topic"
         )
     desired = {**overrides, **kadmin.MIRROR_FIXED_CONFIGS}
     try:

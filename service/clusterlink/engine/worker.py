@@ -27,6 +27,7 @@ from clusterlink.engine.prepare import (
     DestinationError,
     FatalMirrorError,
     Offsets,
+    SourceTopicMissingError,
     SourceUnavailableError,
     check_resume_points,
     ensure_destination_topic,
@@ -36,6 +37,7 @@ from clusterlink.engine.prepare import (
     read_offsets,
 )
 from clusterlink.engine.segments import Segment, source_for_destination
+from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.clients import (
     Connection,
     admin_config,
@@ -81,6 +83,19 @@ def run_worker(spec: WorkerSpec, factory: progress.Factory, metrics: Metrics, st
             Session(spec, factory, metrics, stop).run()
             progress.set_task(factory, spec.link_id, spec.task_name, "STOPPED")
             return
+        except SourceTopicMissingError as exc:
+            # A new mirror may be declared before its source topic exists (a
+            # chain whose middle hop is still being created): it waits. A
+            # topic that vanished under a running mirror is a failure.
+            orders = progress.read_orders(factory, spec.mirror_id)
+            if orders is None or orders.state != lifecycle.PENDING:
+                progress.compare_and_set_state(
+                    factory, spec.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, str(exc)
+                )
+                progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", str(exc))
+                return
+            progress.set_reason(factory, spec.mirror_id, lifecycle.PENDING, f"waiting: {exc}")
+            progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", str(exc))
         except FatalMirrorError as exc:
             log.error("mirror %s/%s failed: %s", spec.link_name, spec.topic, exc)
             progress.compare_and_set_state(
@@ -103,7 +118,7 @@ def run_worker(spec: WorkerSpec, factory: progress.Factory, metrics: Metrics, st
             progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", str(exc))
         # Retry backoff, cut short by a stop request.
         stop.wait(backoff)
-        backoff = min(backoff * 2, 30.0)
+        backoff = min(backoff * 2, 10.0)
 
 
 class Session:
@@ -329,6 +344,7 @@ class Session:
             self.src_offsets = read_offsets(self.src_admin, spec.source_topic, self.partitions, self.timeout)
             reachable = True
         except KafkaException as exc:
+            self._raise_if_source_topic_gone(exc)
             reachable = False
             reason = f"cannot reach the source cluster at {spec.source.bootstrap_servers}: {exc}"
             if progress.compare_and_set_state(
@@ -347,6 +363,19 @@ class Session:
         if orders.state == lifecycle.PROMOTING and reachable:
             return not self._try_promote(rows)
         return True
+
+    def _raise_if_source_topic_gone(self, exc: KafkaException) -> None:
+        if exc.args[0].code() not in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+            return
+        try:
+            missing = kadmin.partition_count(self.src_admin, self.spec.source_topic, self.timeout) is None
+        except KafkaException:
+            return  # cannot tell: treat as unreachable
+        if missing:
+            raise SourceTopicMissingError(
+                f"source topic {self.spec.source_topic!r} was deleted on the source cluster; "
+                "the mirrored records stay on the destination. Fail over or delete this mirror topic"
+            )
 
     def _mirrored_source_offsets(self) -> dict[int, int]:
         """Per partition, the source offset below which everything is on the destination.
