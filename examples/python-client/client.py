@@ -8,7 +8,10 @@ mirror's status per partition and its offset translation segments.
     python examples/python-client/client.py --topic orders
 
 Defaults match the local sandbox (`clusterlink sandbox up`) and a service started
-with `clusterlink serve`. Exit code 0 when the mirror caught up, 1 otherwise.
+with `clusterlink serve`. A secured service is reached with the same environment as the
+CLI: CLUSTERLINK_TOKEN (bearer token), CLUSTERLINK_TLS_CA_FILE, and for mutual TLS
+CLUSTERLINK_TLS_CERT_FILE and CLUSTERLINK_TLS_KEY_FILE.
+Exit code 0 when the mirror caught up, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -31,6 +34,39 @@ class ExampleError(Exception):
     """Printed as one line on stderr; exit code 1."""
 
 
+class Api:
+    """The generated stub, with a deadline and the bearer token (if any) on every call."""
+
+    def __init__(self, endpoint: str) -> None:
+        token = os.environ.get("CLUSTERLINK_TOKEN", "").strip()
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        ca = os.environ.get("CLUSTERLINK_TLS_CA_FILE", "").strip()
+        if ca:
+            cert = os.environ.get("CLUSTERLINK_TLS_CERT_FILE", "").strip()
+            key = os.environ.get("CLUSTERLINK_TLS_KEY_FILE", "").strip()
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(ca),
+                private_key=_read(key) if key else None,
+                certificate_chain=_read(cert) if cert else None,
+            )
+            self.channel = grpc.secure_channel(endpoint, credentials)
+        else:
+            self.channel = grpc.insecure_channel(endpoint)
+        self.stub = pb_grpc.ClusterLinkServiceStub(self.channel)
+
+    def __getattr__(self, method: str):  # type: ignore[no-untyped-def]
+        rpc = getattr(self.stub, method)
+        return lambda request: rpc(request, timeout=RPC_TIMEOUT, metadata=self.metadata)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--endpoint", default=os.environ.get("CLUSTERLINK_ENDPOINT") or "127.0.0.1:50051",
@@ -50,20 +86,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def ensure_link(stub: pb_grpc.ClusterLinkServiceStub, args: argparse.Namespace) -> pb.Link:
+def ensure_link(stub: Api, args: argparse.Namespace) -> pb.Link:
     """CreateLink; on ALREADY_EXISTS, the existing link if it joins the same clusters."""
     wanted = pb.Link(
         source=pb.ClusterConnection(bootstrap_servers=args.source_bootstrap),
         destination=pb.ClusterConnection(bootstrap_servers=args.destination_bootstrap),
     )
     try:
-        link = stub.CreateLink(pb.CreateLinkRequest(link_id=args.link, link=wanted), timeout=RPC_TIMEOUT)
+        link = stub.CreateLink(pb.CreateLinkRequest(link_id=args.link, link=wanted))
         print(f"created link {link.name}")
         return link
     except grpc.RpcError as err:
         if err.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
-    link = stub.GetLink(pb.GetLinkRequest(name=f"links/{args.link}"), timeout=RPC_TIMEOUT)
+    link = stub.GetLink(pb.GetLinkRequest(name=f"links/{args.link}"))
     if (link.source.bootstrap_servers, link.destination.bootstrap_servers) != (
         args.source_bootstrap, args.destination_bootstrap
     ):
@@ -76,7 +112,7 @@ def ensure_link(stub: pb_grpc.ClusterLinkServiceStub, args: argparse.Namespace) 
     return link
 
 
-def ensure_mirror(stub: pb_grpc.ClusterLinkServiceStub, link: pb.Link, args: argparse.Namespace) -> pb.MirrorTopic:
+def ensure_mirror(stub: Api, link: pb.Link, args: argparse.Namespace) -> pb.MirrorTopic:
     """CreateMirrorTopic; on ALREADY_EXISTS, the existing mirror if it mirrors the same topic."""
     # The name the service would choose, spelled out so a re-run knows what to look up.
     topic = args.mirror_topic or link.config.get("mirror.topic.prefix", "") + args.topic
@@ -84,13 +120,13 @@ def ensure_mirror(stub: pb_grpc.ClusterLinkServiceStub, link: pb.Link, args: arg
     try:
         mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
             parent=link.name, mirror_topic_id=topic, mirror_topic=pb.MirrorTopic(source_topic=args.topic),
-        ), timeout=RPC_TIMEOUT)
+        ))
         print(f"created mirror topic {mirror.name} (source topic {args.topic!r})")
         return mirror
     except grpc.RpcError as err:
         if err.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
-    mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name), timeout=RPC_TIMEOUT)
+    mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
     if mirror.source_topic != args.topic:
         raise ExampleError(
             f"mirror topic {name} already exists but mirrors source topic {mirror.source_topic!r}, "
@@ -109,11 +145,11 @@ def caught_up(mirror: pb.MirrorTopic) -> bool:
     )
 
 
-def wait_caught_up(stub: pb_grpc.ClusterLinkServiceStub, name: str, timeout: float) -> pb.MirrorTopic:
+def wait_caught_up(stub: Api, name: str, timeout: float) -> pb.MirrorTopic:
     deadline = time.monotonic() + timeout
     last_state = None
     while True:
-        mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name), timeout=RPC_TIMEOUT)
+        mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
         if mirror.state != last_state:
             reason = f" ({mirror.reason})" if mirror.reason else ""
             print(f"state {pb.MirrorTopic.State.Name(mirror.state)}{reason}")
@@ -133,7 +169,7 @@ def wait_caught_up(stub: pb_grpc.ClusterLinkServiceStub, name: str, timeout: flo
         time.sleep(0.5)
 
 
-def print_status(stub: pb_grpc.ClusterLinkServiceStub, mirror: pb.MirrorTopic) -> None:
+def print_status(stub: Api, mirror: pb.MirrorTopic) -> None:
     print()
     print(f"mirror topic      {mirror.name}")
     print(f"source topic      {mirror.source_topic}")
@@ -152,7 +188,7 @@ def print_status(stub: pb_grpc.ClusterLinkServiceStub, mirror: pb.MirrorTopic) -
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
 
     segments = stub.ListTranslationSegments(
-        pb.ListTranslationSegmentsRequest(name=mirror.name, partition=-1), timeout=RPC_TIMEOUT
+        pb.ListTranslationSegmentsRequest(name=mirror.name, partition=-1)
     ).segments
     print()
     if not segments:
@@ -165,8 +201,11 @@ def print_status(stub: pb_grpc.ClusterLinkServiceStub, mirror: pb.MirrorTopic) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    channel = grpc.insecure_channel(args.endpoint)
-    stub = pb_grpc.ClusterLinkServiceStub(channel)
+    try:
+        stub = Api(args.endpoint)
+    except OSError as exc:
+        print(f"error: cannot read a TLS file: {exc}", file=sys.stderr)
+        return 1
     try:
         link = ensure_link(stub, args)
         mirror = ensure_mirror(stub, link, args)
@@ -183,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
         return 1
     finally:
-        channel.close()
+        stub.close()
 
 
 if __name__ == "__main__":
