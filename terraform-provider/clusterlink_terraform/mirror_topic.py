@@ -317,6 +317,14 @@ class MirrorTopicResource(Base, Resource):
             return mirror
         deadline = time.monotonic() + base.START_TIMEOUT
         while mirror.state == pb.MirrorTopic.PENDING:
+            if mirror.reason:
+                # The service waits for something outside it (e.g. the source
+                # topic does not exist yet): say so instead of blocking apply.
+                ctx.diagnostics.add_warning(
+                    f"mirror topic {label} is waiting",
+                    f"{mirror.reason}\n\nMirroring starts by itself; observed_state shows when it is ACTIVE.",
+                )
+                return mirror
             if time.monotonic() >= deadline:
                 ctx.diagnostics.add_warning(
                     f"mirror topic {label} is still PENDING after {base.START_TIMEOUT:g} s",

@@ -385,6 +385,18 @@ def test_a_mirror_waiting_for_its_source_is_created_with_a_warning(monkeypatch: 
     assert state["state"] == "ACTIVE" and state["observed_state"] == "SOURCE_UNAVAILABLE"
 
 
+def test_a_pending_mirror_waiting_for_its_source_topic_does_not_block_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "POLL_INTERVAL", 0)
+    reason = "waiting: source topic 'orders' does not exist on the source cluster; create it there"
+    resource, client = _resource([_mirror(pb.MirrorTopic.PENDING, reason)])
+    ctx = _create_context()
+    state = resource.create(ctx, dict(PLANNED_MIRROR))
+    [warning] = ctx.diagnostics.diagnostics
+    assert warning.severity == "warning" and "does not exist" in warning.detail
+    assert state["state"] == "ACTIVE" and state["observed_state"] == "PENDING"
+    assert client.calls.count("GetMirrorTopic") == 1
+
+
 # --------------------------------------------------------------------------- schema descriptions and docs
 
 DOCS = Path(__file__).resolve().parents[2] / "terraform-provider" / "docs"
