@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clusterlink.api.security import ClientSecurity
+from clusterlink.api.security import ClientSecurity, is_connect_failure
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
 
@@ -37,25 +37,6 @@ DEFAULT_ENDPOINT = "127.0.0.1:50051"
 RPC_TIMEOUT = 30.0
 # Deadline of the reachability check when the provider is configured.
 CONNECT_TIMEOUT = 10.0
-
-# What gRPC says when it never got a connection, as opposed to an UNAVAILABLE
-# answered by the service itself (e.g. "the store is unreachable").
-_CONNECT_FAILURE_MARKERS = (
-    "failed to connect",
-    "connection refused",
-    "connections to all backends failing",
-    "dns resolution failed",
-    "name resolution",
-    "no route to host",
-    "network is unreachable",
-    "connection reset",
-    "socket closed",
-    "empty address list",
-    "handshake",
-    "ssl",
-    "tls",
-)
-
 
 class ServiceError(Exception):
     """A failed call, ready to become a Terraform diagnostic."""
@@ -168,7 +149,7 @@ class Client:
         code = err.code() if callable(getattr(err, "code", None)) else None
         details = _one_line((err.details() if callable(getattr(err, "details", None)) else "") or "")
         if code == grpc.StatusCode.UNAVAILABLE and (
-            not details or any(m in details.lower() for m in _CONNECT_FAILURE_MARKERS)
+            not details or is_connect_failure(details)
         ):
             return self.unreachable(details)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED and details.lower() in ("", "deadline exceeded"):

@@ -7,9 +7,6 @@ means "no changes" and 2 "changes".
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import os
 import stat
 import subprocess
 import sys
@@ -19,14 +16,11 @@ import grpc
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.ports import free_port
 from tests.fixtures.service import Service, wait_for
+from tests.fixtures.tls import make_pki
 from tests.integration.kafka_io import caught_up, create_topic, produce, unique
 from tests.terraform.tfrun import PROVIDER_ADDRESS, filesystem_mirror_config, provider_block
 
@@ -405,37 +399,8 @@ def test_an_unreachable_service_is_one_clear_error(terraform, tmp_path: Path):
 
 # --------------------------------------------------------------------------- TLS and token
 
-def _cert(name: str, issuer=None, ca: bool = False, ip: str | None = None):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ip:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256()), key
-
-
-def _write_pem(folder: Path, stem: str, cert, key) -> None:
-    (folder / f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / f"{stem}.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(folder / f"{stem}.key", 0o600)
-
-
 def test_mutual_tls_and_a_bearer_token(terraform, tmp_path: Path, kafka_source, kafka_destination):
-    pki = tmp_path / "pki"
-    pki.mkdir()
-    ca = _cert("clusterlink-test-ca", ca=True)
-    _write_pem(pki, "ca", *ca)
-    _write_pem(pki, "server", *_cert("server", issuer=ca, ip="127.0.0.1"))
-    _write_pem(pki, "client", *_cert("terraform", issuer=ca))
+    pki = make_pki(tmp_path / "pki", client_name="terraform").folder
     (pki / "token").write_text("tf-s3cret\n")
     svc = Service(db_url=f"sqlite:///{tmp_path}/tls.db", workdir=tmp_path / "tls-service", extra_args=[
         "--tls-cert-file", str(pki / "server.pem"), "--tls-key-file", str(pki / "server.key"),

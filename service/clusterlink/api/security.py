@@ -15,6 +15,30 @@ import grpc
 
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
+# What gRPC says when a client never got a connection (or a TLS session), as
+# opposed to an UNAVAILABLE answered by the service itself ("the store is
+# unreachable"). Shared by the CLI and the Terraform provider.
+CONNECT_FAILURE_MARKERS = (
+    "failed to connect",
+    "connection refused",
+    "connections to all backends failing",
+    "dns resolution failed",
+    "name resolution",
+    "no route to host",
+    "network is unreachable",
+    "connection reset",
+    "socket closed",
+    "empty address list",
+    "handshake",
+    "ssl",
+    "tls",
+)
+
+
+def is_connect_failure(details: str) -> bool:
+    lowered = details.lower()
+    return any(marker in lowered for marker in CONNECT_FAILURE_MARKERS)
+
 
 @dataclass(frozen=True)
 class ServerSecurity:

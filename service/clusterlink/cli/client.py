@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from clusterlink.api.security import ClientSecurity
+from clusterlink.api.security import ClientSecurity, is_connect_failure
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
 
 ENDPOINT_ENV = "CLUSTERLINK_ENDPOINT"
@@ -22,22 +22,6 @@ TLS_ENV = {"ca_pem": "CLUSTERLINK_TLS_CA_FILE", "cert_pem": "CLUSTERLINK_TLS_CER
 DEFAULT_ENDPOINT = "127.0.0.1:50051"
 # Deadline of every single RPC, in seconds.
 DEFAULT_RPC_TIMEOUT = 30.0
-
-# What gRPC says when it never got a connection (as opposed to an UNAVAILABLE
-# sent by the service itself, e.g. when its store is unreachable).
-_CONNECT_FAILURE_MARKERS = (
-    "failed to connect",
-    "connection refused",
-    "connections to all backends failing",
-    "dns resolution failed",
-    "name resolution",
-    "no route to host",
-    "network is unreachable",
-    "connection reset",
-    "socket closed",
-    "empty address list",
-)
-
 
 class CliError(Exception):
     """A failure reported as one `error: ...` line on stderr, exit code 1.
@@ -81,11 +65,6 @@ def one_line(text: str) -> str:
     return "; ".join(parts)
 
 
-def _is_connect_failure(details: str) -> bool:
-    lowered = details.lower()
-    return any(marker in lowered for marker in _CONNECT_FAILURE_MARKERS)
-
-
 def error_from_rpc(err: grpc.RpcError, endpoint: str, timeout: float = DEFAULT_RPC_TIMEOUT) -> CliError:
     """The CliError to report for a failed call to the service at `endpoint`."""
     code = err.code() if callable(getattr(err, "code", None)) else None
@@ -93,7 +72,7 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, timeout: float = DEFAULT_R
     details = one_line(details)
     if code is None:
         return CliError(details or str(err))
-    if code == grpc.StatusCode.UNAVAILABLE and (not details or _is_connect_failure(details)):
+    if code == grpc.StatusCode.UNAVAILABLE and (not details or is_connect_failure(details)):
         return CliError(
             f"cannot reach the ClusterLink service at {endpoint} (is 'clusterlink serve' running?)", code
         )
