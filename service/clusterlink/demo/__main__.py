@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clusterlink.sandbox import sandbox
+from clusterlink.sandbox.cluster import port_is_free
 
 TOPIC = "orders"
 PARTITIONS = 3
@@ -28,6 +29,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_pair() -> int:
+    """A free port whose next port is free too (each cluster's controller takes port + 1)."""
+    for _ in range(100):
+        port = free_port()
+        if port < 65535 and port_is_free(port + 1):
+            return port
+    raise SystemExit("demo failed: no two adjacent free ports on 127.0.0.1")
 
 
 def step(text: str) -> None:
@@ -87,7 +97,10 @@ def main() -> int:
     sandbox_dir = workdir / "sandbox"
     try:
         step("1. Start two Kafka clusters (KRaft, from Maven Central jars) and the service on SQLite")
-        src_port, dst_port = free_port(), free_port()
+        src_port = free_port_pair()
+        dst_port = free_port_pair()
+        while dst_port in (src_port - 1, src_port, src_port + 1):
+            dst_port = free_port_pair()
         sb = sandbox.up(sandbox_dir, source_port=src_port, destination_port=dst_port)
         source, destination = sb.source.bootstrap, sb.destination.bootstrap
         print(f"source      {source}\ndestination {destination}")
@@ -96,6 +109,7 @@ def main() -> int:
         step("2. Create a topic on the source, a link and a mirror topic with the CLI")
         admin = AdminClient({"bootstrap.servers": source})  # kept alive until the result arrives
         admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(30)
+        del admin  # closes its connections before the clusters stop
         print(cli(endpoint, "link", "create", "demo", "--source-bootstrap", source,
                   "--destination-bootstrap", destination))
         print(cli(endpoint, "mirror", "create", "demo", TOPIC))
