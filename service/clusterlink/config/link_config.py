@@ -73,6 +73,14 @@ KNOBS: dict[str, Knob] = {
             _int_range(1024, 1_073_741_824),
         ),
         Knob(
+            "mirror.buffer.max.kbytes",
+            "262144",
+            "Most KiB a worker buffers on each side: records prefetched from the source, and "
+            "records queued for the destination. Larger buffers ride out latency spikes; each "
+            "mirror topic may use up to twice this much memory under backlog.",
+            _int_range(1024, 4_194_304),
+        ),
+        Knob(
             "mirror.producer.compression.type",
             "lz4",
             "Compression of batches written to the destination.",

@@ -158,6 +158,7 @@ class Session:
                 spec.destination,
                 compression=spec.config["mirror.producer.compression.type"],
                 linger_ms=spec.knob("mirror.producer.linger.ms"),
+                buffer_kbytes=spec.knob("mirror.buffer.max.kbytes"),
             ),
             error_cb=self._on_producer_error,
         )
@@ -218,6 +219,7 @@ class Session:
             source_consumer_config(
                 spec.source,
                 fetch_max_bytes=spec.knob("mirror.fetch.max.bytes"),
+                buffer_kbytes=spec.knob("mirror.buffer.max.kbytes"),
                 group_id=f"clusterlink-{spec.link_name}",
             )
         )

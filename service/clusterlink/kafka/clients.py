@@ -53,7 +53,9 @@ def admin_config(conn: Connection, timeout_ms: int) -> dict[str, Any]:
     return {**base_config(conn), "socket.timeout.ms": timeout_ms}
 
 
-def source_consumer_config(conn: Connection, *, fetch_max_bytes: int, group_id: str) -> dict[str, Any]:
+def source_consumer_config(
+    conn: Connection, *, fetch_max_bytes: int, buffer_kbytes: int, group_id: str
+) -> dict[str, Any]:
     return {
         **base_config(conn),
         # Offsets are never committed: the destination is the resume point.
@@ -67,14 +69,15 @@ def source_consumer_config(conn: Connection, *, fetch_max_bytes: int, group_id: 
         "auto.offset.reset": "earliest",
         "fetch.max.bytes": fetch_max_bytes,
         "max.partition.fetch.bytes": min(fetch_max_bytes, 10 * 1024 * 1024),
-        # Per mirror topic; about half a second of prefetch at 100 MB/s.
-        "queued.max.messages.kbytes": 65536,
+        "queued.max.messages.kbytes": buffer_kbytes,
         "enable.partition.eof": False,
         "check.crcs": False,
     }
 
 
-def destination_producer_config(conn: Connection, *, compression: str, linger_ms: int) -> dict[str, Any]:
+def destination_producer_config(
+    conn: Connection, *, compression: str, linger_ms: int, buffer_kbytes: int
+) -> dict[str, Any]:
     return {
         **base_config(conn),
         # Exactly one copy of each record, in order, even across retries.
@@ -88,7 +91,7 @@ def destination_producer_config(conn: Connection, *, compression: str, linger_ms
         "linger.ms": linger_ms,
         "batch.size": 1_000_000,
         "batch.num.messages": 100_000,
-        "queue.buffering.max.kbytes": 65536,
+        "queue.buffering.max.kbytes": buffer_kbytes,
         "queue.buffering.max.messages": 500_000,
         "message.max.bytes": 16 * 1024 * 1024,
     }
