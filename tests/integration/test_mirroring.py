@@ -157,3 +157,22 @@ def test_compacted_source_holes_become_segments(service: Service, kafka_source, 
     assert checked >= 51  # at least the latest value of every key
     segments = stub.ListTranslationSegments(pb.ListTranslationSegmentsRequest(name=name, partition=0)).segments
     assert segments and all(s.source_offset > s.destination_offset for s in segments)
+
+
+def test_partitions_added_to_the_source_are_mirrored(service: Service, kafka_source, kafka_destination):
+    from confluent_kafka.admin import NewPartitions
+
+    stub = service.stub()
+    topic = unique("growing")
+    create_topic(kafka_source.bootstrap, topic, 2)
+    produce(kafka_source.bootstrap, topic, 200, 2)
+    link = create_link(stub, kafka_source.bootstrap, kafka_destination.bootstrap)
+    name = create_mirror(stub, link, topic)
+    wait_for("mirror caught up", lambda: caught_up(stub, name, kafka_source.bootstrap, topic, 2))
+
+    admin = AdminClient({"bootstrap.servers": kafka_source.bootstrap})
+    admin.create_partitions([NewPartitions(topic, 4)])[topic].result(30)
+    produce(kafka_source.bootstrap, topic, 400, 4, start=200)
+    mirror = wait_for("four partitions caught up", lambda: caught_up(stub, name, kafka_source.bootstrap, topic, 4))
+    assert [p.partition for p in mirror.partitions] == [0, 1, 2, 3]
+    assert read_all(kafka_destination.bootstrap, topic, 4) == read_all(kafka_source.bootstrap, topic, 4)

@@ -38,6 +38,10 @@ class SourceUnavailableError(Exception):
     """The source cluster cannot be reached; mirroring resumes by itself."""
 
 
+class RestartSession(Exception):
+    """Not an error: the session must start again (e.g. the source topic grew)."""
+
+
 class DestinationError(Exception):
     """The destination refused or could not be reached; retried with backoff."""
 
@@ -67,12 +71,16 @@ def ensure_destination_topic(
         existing = kadmin.partition_count(dst, topic, timeout)
         if existing is None:
             kadmin.create_topic(dst, topic, partitions, desired, timeout)
-        elif existing != partitions:
+        elif existing > partitions:
             raise FatalMirrorError(
                 f"destination topic {topic!r} has {existing} partitions but source topic "
                 f"{source_topic!r} has {partitions}; delete or rename the destination topic"
             )
         else:
+            if existing < partitions:
+                # The source grew (Kafka only adds partitions): the new ones
+                # start empty on both sides, so offsets stay equal.
+                kadmin.grow_partitions(dst, topic, partitions, timeout)
             kadmin.set_topic_configs(dst, topic, desired, timeout)
     except KafkaException as exc:
         raise DestinationError(f"cannot prepare destination topic {topic!r}: {exc}") from exc

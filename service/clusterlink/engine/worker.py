@@ -27,6 +27,7 @@ from clusterlink.engine.prepare import (
     DestinationError,
     FatalMirrorError,
     Offsets,
+    RestartSession,
     SourceTopicMissingError,
     SourceUnavailableError,
     check_resume_points,
@@ -83,6 +84,10 @@ def run_worker(spec: WorkerSpec, factory: progress.Factory, metrics: Metrics, st
             Session(spec, factory, metrics, stop).run()
             progress.set_task(factory, spec.link_id, spec.task_name, "STOPPED")
             return
+        except RestartSession as exc:
+            log.info("mirror %s/%s: %s", spec.link_name, spec.topic, exc)
+            backoff = 1.0
+            continue
         except SourceTopicMissingError as exc:
             # A new mirror may be declared before its source topic exists (a
             # chain whose middle hop is still being created): it waits. A
@@ -362,9 +367,22 @@ class Session:
         rows = self._write_progress(self.src_offsets)
         if rows is None:
             return False
+        if reachable:
+            self._restart_if_source_grew()
         if orders.state == lifecycle.PROMOTING and reachable:
             return not self._try_promote(rows)
         return True
+
+    def _restart_if_source_grew(self) -> None:
+        try:
+            count = kadmin.partition_count(self.src_admin, self.spec.source_topic, self.timeout)
+        except KafkaException:
+            return  # the next tick tells
+        if count is not None and count > len(self.partitions):
+            raise RestartSession(
+                f"source topic grew from {len(self.partitions)} to {count} partitions; "
+                "adding them to the mirror"
+            )
 
     def _raise_if_source_topic_gone(self, exc: KafkaException) -> None:
         if exc.args[0].code() not in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):

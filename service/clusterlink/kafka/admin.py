@@ -16,6 +16,7 @@ from confluent_kafka.admin import (
     ConfigEntry,
     ConfigResource,
     ConfigSource,
+    NewPartitions,
     NewTopic,
     OffsetSpec,
 )
@@ -118,6 +119,12 @@ def create_topic(
             return False
         raise
     return True
+
+
+def grow_partitions(admin: AdminClient, topic: str, total: int, timeout: float) -> None:
+    """Adds partitions so the topic has `total` (Kafka only ever adds them)."""
+    fut = admin.create_partitions([NewPartitions(topic, total)], request_timeout=timeout)[topic]
+    fut.result(timeout=timeout)
 
 
 def set_topic_configs(admin: AdminClient, topic: str, configs: dict[str, str], timeout: float) -> None:
