@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 
 from clusterlink.api.security import ClientSecurity, is_connect_failure
+from clusterlink.cli import output
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
 
 ENDPOINT_ENV = "CLUSTERLINK_ENDPOINT"
@@ -57,6 +58,34 @@ def add_endpoint_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"the ClusterLink service (default: ${ENDPOINT_ENV}, else {DEFAULT_ENDPOINT})",
     )
+
+
+def add_client_command(
+    commands: Any,
+    name: str,
+    help_text: str,
+    func: Any,
+    *,
+    positionals: tuple[tuple[str, str, str], ...] = (),
+    mutating: bool = True,
+    with_output: bool = True,
+) -> argparse.ArgumentParser:
+    """A subcommand that talks to the service: positionals (dest, METAVAR, help),
+    --endpoint, -o (lists, describes and mutations) and --validate-only (mutations)."""
+    parser = commands.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+    for dest, metavar, help_ in positionals:
+        parser.add_argument(dest, metavar=metavar, help=help_)
+    add_endpoint_argument(parser)
+    if with_output:
+        output.add_output_argument(parser)
+    if mutating:
+        parser.add_argument(
+            "--validate-only",
+            action="store_true",
+            help="validate the request on the service without changing anything",
+        )
+    parser.set_defaults(func=func)
+    return parser
 
 
 def one_line(text: str) -> str:

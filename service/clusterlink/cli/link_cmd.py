@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from clusterlink.cli import output
-from clusterlink.cli.client import CliError, UsageError, add_endpoint_argument, connect, list_all
+from clusterlink.cli.client import CliError, UsageError, add_client_command, connect, list_all
 from clusterlink.v1 import clusterlink_pb2 as pb
 
 SIDES = ("source", "destination")
@@ -313,21 +313,8 @@ def register(subparsers: Any) -> None:
     )
     commands = link.add_subparsers(dest="link_command", metavar="COMMAND", required=True)
 
-    def client_command(
-        name: str, help_text: str, func: Any, mutating: bool = True, with_output: bool = True
-    ) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        add_endpoint_argument(parser)
-        if with_output:
-            output.add_output_argument(parser)
-        if mutating:
-            parser.add_argument(
-                "--validate-only",
-                action="store_true",
-                help="validate the request on the service without changing anything",
-            )
-        parser.set_defaults(func=func)
-        return parser
+    def client_command(name: str, help_text: str, func: Any, **kw: Any) -> argparse.ArgumentParser:
+        return add_client_command(commands, name, help_text, func, **kw)
 
     create = client_command("create", "create a link", cmd_create)
     create.add_argument("name", metavar="NAME", help="the link name: lower-case letters, digits and hyphens")

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from clusterlink.cli import output
-from clusterlink.cli.client import CliError, Client, UsageError, add_endpoint_argument, connect, list_all
+from clusterlink.cli.client import CliError, Client, UsageError, add_client_command, connect, list_all
 from clusterlink.cli.link_cmd import link_name
 from clusterlink.v1 import clusterlink_pb2 as pb
 
@@ -278,23 +278,12 @@ def register(subparsers: Any) -> None:
     commands = mirror.add_subparsers(dest="mirror_command", metavar="COMMAND", required=True)
 
     def client_command(
-        name: str, help_text: str, func: Any, mutating: bool = True, with_output: bool = True, topic: bool = True
+        name: str, help_text: str, func: Any, topic: bool = True, **kw: Any
     ) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        parser.add_argument("link", metavar="LINK", help="the link name")
+        positionals = [("link", "LINK", "the link name")]
         if topic:
-            parser.add_argument("topic", metavar="TOPIC", help="the mirror topic (its name on the destination)")
-        add_endpoint_argument(parser)
-        if with_output:
-            output.add_output_argument(parser)
-        if mutating:
-            parser.add_argument(
-                "--validate-only",
-                action="store_true",
-                help="validate the request on the service without changing anything",
-            )
-        parser.set_defaults(func=func)
-        return parser
+            positionals.append(("topic", "TOPIC", "the mirror topic (its name on the destination)"))
+        return add_client_command(commands, name, help_text, func, positionals=tuple(positionals), **kw)
 
     create = client_command("create", "start mirroring a source topic", cmd_create, topic=False)
     create.add_argument("source_topic", metavar="SOURCE_TOPIC", help="the topic on the source cluster")
