@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from clusterlink.metrics.exporter import build_metrics, serve_metrics
     from clusterlink.reconcile.workers import Reconciler
     from clusterlink.store.db import default_url, make_engine, session_factory, upgrade
+    from clusterlink.store.ownership import DatabaseInUseError, hold_database
     from clusterlink.store.secrets import SecretKeyError, load_box
 
     logging.basicConfig(
@@ -86,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         box = load_box(Path(args.secret_key_file) if args.secret_key_file else None)
+        release = hold_database(url)
         upgrade(url)
-    except SecretKeyError as exc:
+    except (SecretKeyError, DatabaseInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - one clear line at the edge
@@ -123,4 +125,5 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("shutting down")
     server.stop(5).wait()
     loop.join(60)
+    release()
     return 0
