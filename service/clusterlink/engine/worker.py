@@ -79,9 +79,12 @@ def run_worker(spec: WorkerSpec, factory: progress.Factory, metrics: Metrics, st
     """Runs sessions until stopped, the mirror fails, or it is promoted."""
     backoff = 1.0
     while not stop.is_set():
+        session: Session | None = None
         try:
             progress.set_task(factory, spec.link_id, spec.task_name, "RUNNING")
-            Session(spec, factory, metrics, stop).run()
+            # Built inside the try: a bad client setting (e.g. a broken PEM) is a task error.
+            session = Session(spec, factory, metrics, stop)
+            session.run()
             progress.set_task(factory, spec.link_id, spec.task_name, "STOPPED")
             return
         except RestartSession as exc:
@@ -94,19 +97,12 @@ def run_worker(spec: WorkerSpec, factory: progress.Factory, metrics: Metrics, st
             # topic that vanished under a running mirror is a failure.
             orders = progress.read_orders(factory, spec.mirror_id)
             if orders is None or orders.state != lifecycle.PENDING:
-                progress.compare_and_set_state(
-                    factory, spec.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, str(exc)
-                )
-                progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", str(exc))
+                _fail(spec, factory, str(exc))
                 return
             progress.set_reason(factory, spec.mirror_id, lifecycle.PENDING, f"waiting: {exc}")
             progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", str(exc))
         except FatalMirrorError as exc:
-            log.error("mirror %s/%s failed: %s", spec.link_name, spec.topic, exc)
-            progress.compare_and_set_state(
-                factory, spec.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, str(exc)
-            )
-            progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", str(exc))
+            _fail(spec, factory, str(exc))
             return
         except SourceUnavailableError as exc:
             reason = f"cannot reach the source cluster at {spec.source.bootstrap_servers}: {exc}"
@@ -121,9 +117,17 @@ def run_worker(spec: WorkerSpec, factory: progress.Factory, metrics: Metrics, st
         except Exception as exc:  # noqa: BLE001 - any other error: start a fresh session
             log.warning("mirror %s/%s session ended: %s", spec.link_name, spec.topic, exc)
             progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", str(exc))
+        if session is not None and session.copied:
+            backoff = 1.0  # a session that mirrored was healthy: this is a new problem
         # Retry backoff, cut short by a stop request.
         stop.wait(backoff)
         backoff = min(backoff * 2, 10.0)
+
+
+def _fail(spec: WorkerSpec, factory: progress.Factory, reason: str) -> None:
+    log.error("mirror %s/%s failed: %s", spec.link_name, spec.topic, reason)
+    progress.compare_and_set_state(factory, spec.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, reason)
+    progress.set_task(factory, spec.link_id, spec.task_name, "ERROR", reason)
 
 
 class Session:
@@ -140,6 +144,7 @@ class Session:
         self.dst_admin = AdminClient(admin_config(spec.destination, int(self.timeout * 1000)))
         self.errors: list[str] = []
         self.foreign: list[str] = []
+        self.copied = False  # whether any record was written in this session
 
     # -- preparation ---------------------------------------------------------
 
@@ -302,6 +307,7 @@ class Session:
                 size += len(key)
         self.records.inc(len(good))
         self.bytes.inc(size)
+        self.copied = True
 
     def _delivery_check(self, partition: int, dst_end: int, src_end: int):  # type: ignore[no-untyped-def]
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
