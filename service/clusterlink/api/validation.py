@@ -237,6 +237,13 @@ class Connection:
         )
 
 
+def _unused(field: str, name: str, used_with: str, protocol: str) -> str:
+    return (
+        f"{field}.{name} is only used with {used_with}, "
+        f"but security_protocol is {protocol}; leave it empty or change security_protocol"
+    )
+
+
 def check_connection(conn: Connection, field: str) -> tuple[Connection, list[str]]:
     """Validates one connection; returns it (inapplicable stored secrets dropped) and the problems."""
     f = conn.fields
@@ -268,16 +275,10 @@ def check_connection(conn: Connection, field: str) -> tuple[Connection, list[str
     else:
         for name in ("sasl_mechanism", "sasl_username"):
             if f.get(name):
-                problems.append(
-                    f"{field}.{name} is only used with SASL_PLAINTEXT or SASL_SSL, "
-                    f"but security_protocol is {protocol}; leave it empty or change security_protocol"
-                )
+                problems.append(_unused(field, name, "SASL_PLAINTEXT or SASL_SSL", protocol))
         if "sasl_password" in secrets:
             if "sasl_password" in conn.given:
-                problems.append(
-                    f"{field}.sasl_password is only used with SASL_PLAINTEXT or SASL_SSL, "
-                    f"but security_protocol is {protocol}; leave it empty or change security_protocol"
-                )
+                problems.append(_unused(field, "sasl_password", "SASL_PLAINTEXT or SASL_SSL", protocol))
             else:
                 del secrets["sasl_password"]  # stored, no longer used
 
@@ -301,16 +302,10 @@ def check_connection(conn: Connection, field: str) -> tuple[Connection, list[str
     else:
         for name in ("ssl_ca_pem", "ssl_certificate_pem"):
             if f.get(name):
-                problems.append(
-                    f"{field}.{name} is only used with SSL or SASL_SSL, "
-                    f"but security_protocol is {protocol}; leave it empty or change security_protocol"
-                )
+                problems.append(_unused(field, name, "SSL or SASL_SSL", protocol))
         if "ssl_key_pem" in secrets:
             if "ssl_key_pem" in conn.given:
-                problems.append(
-                    f"{field}.ssl_key_pem is only used with SSL or SASL_SSL, "
-                    f"but security_protocol is {protocol}; leave it empty or change security_protocol"
-                )
+                problems.append(_unused(field, "ssl_key_pem", "SSL or SASL_SSL", protocol))
             else:
                 del secrets["ssl_key_pem"]
 
