@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         box = load_box(Path(args.secret_key_file) if args.secret_key_file else None)
-        release = hold_database(url)
+        lock = hold_database(url)
         upgrade(url)
     except (SecretKeyError, DatabaseInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -121,9 +121,16 @@ def run(args: argparse.Namespace) -> int:
     auth = ", bearer token required" if security.token else ""
     print(f"clusterlink serving on {host}:{port} ({transport}{auth}; database {shown}, "
           f"metrics {args.metrics_listen})", flush=True)
-    stop.wait()
+    status = 0
+    while not stop.wait(5.0):
+        if not lock.alive():
+            logging.getLogger(__name__).error(
+                "lost the exclusive lock on the database %s; stopping so that no mirror gets two writers", shown
+            )
+            status = 1
+            stop.set()
     logging.getLogger(__name__).info("shutting down")
     server.stop(5).wait()
     loop.join(60)
-    release()
-    return 0
+    lock.release()
+    return status

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -26,17 +27,25 @@ class DatabaseInUseError(RuntimeError):
     pass
 
 
-def hold_database(url: str) -> Callable[[], None]:
-    """Takes the lock or raises DatabaseInUseError; returns the function that releases it."""
+@dataclass(frozen=True)
+class DatabaseLock:
+    release: Callable[[], None]
+    # False once the lock may have been lost (its PostgreSQL session ended):
+    # the service must stop, as another one may take over the mirrors.
+    alive: Callable[[], bool] = lambda: True
+
+
+def hold_database(url: str) -> DatabaseLock:
+    """Takes the lock or raises DatabaseInUseError."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _hold_sqlite(make_url(url).database or "")
     return _hold_postgres(url)
 
 
-def _hold_sqlite(database: str) -> Callable[[], None]:
+def _hold_sqlite(database: str) -> DatabaseLock:
     if not database or database == ":memory:":
-        return lambda: None
+        return DatabaseLock(release=lambda: None)
     lock_path = Path(database + ".serve.lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -46,10 +55,10 @@ def _hold_sqlite(database: str) -> Callable[[], None]:
         raise DatabaseInUseError(
             f"another clusterlink serve is using {database}; run one service per database"
         ) from None
-    return lambda: os.close(fd)
+    return DatabaseLock(release=lambda: os.close(fd))
 
 
-def _hold_postgres(url: str) -> Callable[[], None]:
+def _hold_postgres(url: str) -> DatabaseLock:
     engine = create_engine(url, poolclass=NullPool)
     conn = engine.connect()
     got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}).scalar()
@@ -64,4 +73,12 @@ def _hold_postgres(url: str) -> Callable[[], None]:
         conn.close()
         engine.dispose()
 
-    return release
+    def alive() -> bool:
+        try:
+            conn.execute(text("SELECT 1")).scalar()
+            conn.commit()
+        except Exception:  # noqa: BLE001 - any failure means the session, and the lock, may be gone
+            return False
+        return True
+
+    return DatabaseLock(release=release, alive=alive)
