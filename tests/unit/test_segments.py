@@ -26,3 +26,14 @@ def test_a_gap_recorded_at_the_log_start():
     segs = [Segment(500, 120)]
     assert source_for_destination(segs, 120) == 500
     assert destination_for_source(segs, 510) == 130
+
+
+def test_translation_before_between_and_after_segments():
+    segments = [Segment(100, 90), Segment(200, 180)]
+    assert destination_for_source([], 42) == 42
+    assert destination_for_source(segments, 50) == 50
+    assert destination_for_source(segments, 100) == 90
+    assert destination_for_source(segments, 150) == 140
+    assert destination_for_source(segments, 199) == 189
+    assert destination_for_source(segments, 200) == 180
+    assert destination_for_source(segments, 1000) == 980

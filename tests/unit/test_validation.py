@@ -340,14 +340,3 @@ def test_partition_and_offsets() -> None:
         v.check_partition(-2, allow_all=True)
     with pytest.raises(v.ValidationError, match=r"^source_offsets\[1\]: -5 is negative"):
         v.check_source_offsets([1, -5])
-
-
-def test_translate_offset() -> None:
-    segments = [(100, 90), (200, 180)]
-    assert v.translate_offset([], 42) == 42
-    assert v.translate_offset(segments, 50) == 50
-    assert v.translate_offset(segments, 100) == 90
-    assert v.translate_offset(segments, 150) == 140
-    assert v.translate_offset(segments, 199) == 189
-    assert v.translate_offset(segments, 200) == 180
-    assert v.translate_offset(segments, 1000) == 980

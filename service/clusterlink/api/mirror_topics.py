@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from clusterlink.api import convert, errors
 from clusterlink.api import validation as v
+from clusterlink.engine.segments import Segment, destination_for_source
 from clusterlink.api.store_ops import load_link, load_mirror_topic, sortable
 from clusterlink.config import link_config
 from clusterlink.store import lifecycle
@@ -172,11 +173,11 @@ def translate_offsets(session: Session, req: pb.TranslateOffsetsRequest) -> pb.T
     offsets = v.check_source_offsets(req.source_offsets, "source_offsets")
     row = load_mirror_topic(session, link_id, topic)
     segments = [
-        (s, d)
+        Segment(s, d)
         for s, d in session.execute(
             select(m.TranslationSegment.source_offset, m.TranslationSegment.destination_offset)
             .where(m.TranslationSegment.mirror_topic_id == row.id, m.TranslationSegment.partition == partition)
             .order_by(m.TranslationSegment.source_offset, m.TranslationSegment.destination_offset)
         ).tuples()
     ]
-    return pb.TranslateOffsetsResponse(destination_offsets=[v.translate_offset(segments, o) for o in offsets])
+    return pb.TranslateOffsetsResponse(destination_offsets=[destination_for_source(segments, o) for o in offsets])

@@ -517,22 +517,3 @@ def check_source_offsets(offsets: Sequence[int], field: str = "source_offsets") 
         if offset < 0:
             raise ValidationError(f"{field}[{index}]: {offset} is negative; offsets start at 0")
     return list(offsets)
-
-
-def translate_offset(segments: Sequence[tuple[int, int]], source_offset: int) -> int:
-    """Maps a source offset with segments `(source_offset, destination_offset)` sorted by source offset.
-
-    The segment with the greatest source_offset <= the offset applies; before
-    any segment, offsets are exact.
-    """
-    lo, hi = 0, len(segments)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if segments[mid][0] <= source_offset:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo == 0:
-        return source_offset
-    seg_source, seg_dest = segments[lo - 1]
-    return seg_dest + (source_offset - seg_source)
