@@ -124,6 +124,7 @@ def partition_to_pb(row: m.MirrorPartition) -> pb.PartitionStatus:
         lag=row.lag or 0,
         offset_fidelity=pb.TRANSLATED if row.translated else pb.EXACT,
         mirrored_source_offset=row.mirrored_source_offset or 0,
+        reencoded_batches=row.reencoded_batches or 0,
     )
 
 

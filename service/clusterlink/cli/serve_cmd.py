@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from clusterlink.api.server import build_server
     from clusterlink.metrics.exporter import build_metrics, serve_metrics
-    from clusterlink.reconcile.workers import Reconciler
+    from clusterlink.reconcile.runtimes import Reconciler
     from clusterlink.store.db import default_url, make_engine, session_factory, upgrade
     from clusterlink.store.ownership import DatabaseInUseError, hold_database
     from clusterlink.store.secrets import SecretKeyError, load_box
@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # kafka-python logs every connection at INFO; its warnings still show.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
     try:
         security = _security(args)
     except (OSError, ValueError, IndexError) as exc:

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from clusterlink.config.numbers import NumberError, parse_int
+
 _TOPIC_CHARS = re.compile(r"^[a-zA-Z0-9._-]*$")
 COMPRESSION_TYPES = ("none", "gzip", "snappy", "lz4", "zstd")
 
@@ -23,13 +25,12 @@ class Knob:
 
 
 def _int_range(low: int, high: int) -> Callable[[str], str | None]:
+    # Strict: ASCII digits only (config.numbers, shared with the CLI).
     def check(value: str) -> str | None:
         try:
-            number = int(value)
-        except ValueError:
-            return f"must be a whole number from {low} to {high}"
-        if not low <= number <= high:
-            return f"must be from {low} to {high}"
+            parse_int(value, low, high)
+        except NumberError as exc:
+            return str(exc)
         return None
 
     return check
@@ -61,47 +62,89 @@ KNOBS: dict[str, Knob] = {
             _prefix,
         ),
         Knob(
-            "mirror.batch.max.records",
-            "10000",
-            "Most records a worker reads from the source in one batch before handing them to the producer.",
-            _int_range(1, 1_000_000),
-        ),
-        Knob(
             "mirror.fetch.max.bytes",
             "52428800",
-            "Most bytes the source consumer fetches in one request (librdkafka fetch.max.bytes).",
+            "Most bytes one Fetch request to a source broker may return (all partitions of the link "
+            "that broker leads). The link holds at most one such answer per source broker in memory.",
             _int_range(1024, 1_073_741_824),
+        ),
+        Knob(
+            "mirror.fetch.partition.max.bytes",
+            "10485760",
+            "Most bytes one Fetch request may return for one partition. A batch larger than this is "
+            "still returned whole when it is the first one.",
+            _int_range(1024, 1_073_741_824),
+        ),
+        Knob(
+            "mirror.fetch.max.wait.ms",
+            "500",
+            "How long a source broker may hold a Fetch when it has no new records. Higher means fewer "
+            "requests on an idle link; it does not delay records that arrive meanwhile.",
+            _int_range(10, 30_000),
         ),
         Knob(
             "mirror.buffer.max.kbytes",
             "262144",
-            "Most KiB a worker buffers on each side: records prefetched from the source, and "
-            "records queued for the destination. Larger buffers ride out latency spikes; each "
-            "mirror topic may use up to twice this much memory under backlog.",
+            "Most KiB of fetched batches the link queues for the destination, all its mirror topics "
+            "together; fetching pauses above it. With the fetch answers in flight, this bounds the "
+            "link's memory, whatever the number of mirror topics.",
             _int_range(1024, 4_194_304),
+        ),
+        Knob(
+            "mirror.produce.max.in.flight",
+            "5",
+            "Most Produce requests in flight to one destination broker. Each carries at most one batch "
+            "per partition, so this is also the most batches of one partition in flight.",
+            _int_range(1, 32),
+        ),
+        Knob(
+            "mirror.produce.request.max.bytes",
+            "8388608",
+            "Most bytes of batches in one Produce request (one batch per partition; a single larger "
+            "batch still goes alone).",
+            _int_range(65_536, 104_857_600),
+        ),
+        Knob(
+            "destination.request.timeout.ms",
+            "30000",
+            "How long a Produce request may wait for the destination (acks=all) before the partition "
+            "starts again from the destination's end offset.",
+            _int_range(1000, 600_000),
+        ),
+        Knob(
+            "mirror.batch.max.records",
+            "10000",
+            "Retired: batches are copied as the source wrote them, so this has no effect. Accepted so "
+            "that existing declarations keep working.",
+            _int_range(1, 1_000_000),
         ),
         Knob(
             "mirror.producer.compression.type",
             "lz4",
-            "Compression of batches written to the destination.",
+            "Retired: batches keep the source's codec byte for byte (mirror topics use "
+            "compression.type=producer), so this has no effect. Accepted so that existing "
+            "declarations keep working.",
             _one_of(*COMPRESSION_TYPES),
         ),
         Knob(
             "mirror.producer.linger.ms",
             "5",
-            "How long the destination producer waits to fill a batch.",
+            "Retired: batches are written as soon as they are fetched, so this has no effect. "
+            "Accepted so that existing declarations keep working.",
             _int_range(0, 60_000),
         ),
         Knob(
             "mirror.status.interval.ms",
             "1000",
-            "How often a worker checks the source and writes status (offsets, lag) to the store.",
+            "How often the link writes the status (offsets, lag) of all its mirror topics to the store, "
+            "in one transaction.",
             _int_range(100, 600_000),
         ),
         Knob(
             "source.request.timeout.ms",
             "5000",
-            "How long a source request may take before the mirror reports SOURCE_UNAVAILABLE.",
+            "How long the source may go unanswered before a mirror reports SOURCE_UNAVAILABLE; also the "
+            "timeout of admin calls on both clusters.",
             _int_range(500, 600_000),
         ),
     )

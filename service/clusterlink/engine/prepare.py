@@ -132,8 +132,14 @@ def fill_and_trim(
     targets: dict[int, int],
     cleanup_policy: str,
     timeout: float,
+    timestamps: dict[int, int] | None = None,
 ) -> None:
-    """Writes filler up to each target offset, then deletes everything below it."""
+    """Writes filler up to each target offset, then deletes everything below it.
+
+    `timestamps` (partition -> ms) stamps the filler of a partition; the
+    caller passes the source's first record timestamp so that time-based
+    retention ages the mirror's first segment like the source's.
+    """
     failures: list[str] = []
 
     def on_delivery(err: Any, _msg: Message) -> None:
@@ -141,11 +147,12 @@ def fill_and_trim(
             failures.append(str(err))
 
     for partition, target in targets.items():
+        stamp = (timestamps or {}).get(partition, 0)
         for _ in range(target - dst.high[partition]):
             while True:
                 try:
                     producer.produce(topic, None, None, partition=partition, headers=_FILLER_HEADERS,
-                                     on_delivery=on_delivery)
+                                     on_delivery=on_delivery, timestamp=stamp)
                     break
                 except BufferError:
                     producer.poll(0.1)

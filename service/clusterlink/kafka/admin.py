@@ -34,11 +34,12 @@ COPIED_CONFIGS = (
     "min.cleanable.dirty.ratio",
     "segment.bytes",
     "segment.ms",
-    "compression.type",
     "message.timestamp.before.max.ms",
 )
-# LogAppendTime would overwrite the source timestamps.
-MIRROR_FIXED_CONFIGS = {"message.timestamp.type": "CreateTime"}
+# LogAppendTime would overwrite the source timestamps; compression.type
+# "producer" makes the broker keep each mirrored batch's bytes as they are
+# (any other codec would make it recompress them).
+MIRROR_FIXED_CONFIGS = {"message.timestamp.type": "CreateTime", "compression.type": "producer"}
 _LEADER_NOT_READY = (
     KafkaError._NOENT,
     KafkaError.LEADER_NOT_AVAILABLE,

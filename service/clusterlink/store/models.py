@@ -48,6 +48,11 @@ class Link(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
     update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The link's idempotent producer id on the destination (InitProducerId
+    # without a transactional id), kept for the link's whole life: every
+    # writer of the link uses it with epoch 0, so the broker's sequence check
+    # fences late and duplicate batches. None until the link first writes.
+    producer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     mirror_topics: Mapped[list[MirrorTopic]] = relationship(
         back_populates="link", cascade="all, delete-orphan", passive_deletes=True
@@ -100,6 +105,9 @@ class MirrorPartition(Base):
     mirrored_source_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     lag: Mapped[int] = mapped_column(BigInteger, default=0)
     translated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Source batches re-encoded instead of forwarded as they are (compaction
+    # holes, legacy format, a resume inside a batch).
+    reencoded_batches: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     mirror_topic: Mapped[MirrorTopic] = relationship(back_populates="partitions")
 

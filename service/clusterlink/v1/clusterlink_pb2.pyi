@@ -164,7 +164,7 @@ class MirrorTopic(_message.Message):
     def __init__(self, name: _Optional[str] = ..., source_topic: _Optional[str] = ..., state: _Optional[_Union[MirrorTopic.State, str]] = ..., reason: _Optional[str] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., max_lag: _Optional[int] = ..., offset_fidelity: _Optional[_Union[OffsetFidelity, str]] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., status_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
-    __slots__ = ("partition", "source_log_start_offset", "source_end_offset", "mirror_end_offset", "lag", "offset_fidelity", "mirrored_source_offset")
+    __slots__ = ("partition", "source_log_start_offset", "source_end_offset", "mirror_end_offset", "lag", "offset_fidelity", "mirrored_source_offset", "reencoded_batches")
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_LOG_START_OFFSET_FIELD_NUMBER: _ClassVar[int]
     SOURCE_END_OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +172,7 @@ class PartitionStatus(_message.Message):
     LAG_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIDELITY_FIELD_NUMBER: _ClassVar[int]
     MIRRORED_SOURCE_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    REENCODED_BATCHES_FIELD_NUMBER: _ClassVar[int]
     partition: int
     source_log_start_offset: int
     source_end_offset: int
@@ -179,7 +180,8 @@ class PartitionStatus(_message.Message):
     lag: int
     offset_fidelity: OffsetFidelity
     mirrored_source_offset: int
-    def __init__(self, partition: _Optional[int] = ..., source_log_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., mirror_end_offset: _Optional[int] = ..., lag: _Optional[int] = ..., offset_fidelity: _Optional[_Union[OffsetFidelity, str]] = ..., mirrored_source_offset: _Optional[int] = ...) -> None: ...
+    reencoded_batches: int
+    def __init__(self, partition: _Optional[int] = ..., source_log_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., mirror_end_offset: _Optional[int] = ..., lag: _Optional[int] = ..., offset_fidelity: _Optional[_Union[OffsetFidelity, str]] = ..., mirrored_source_offset: _Optional[int] = ..., reencoded_batches: _Optional[int] = ...) -> None: ...
 
 class TranslationSegment(_message.Message):
     __slots__ = ("partition", "source_offset", "destination_offset")

@@ -1,0 +1,406 @@
+"""The data path of one link: raw batches from the source to the destination.
+
+One thread per link drives one kafka-python network selector that holds a
+connection to each source broker and each destination broker. It keeps one
+Fetch in flight per source broker (every mirror partition that broker leads,
+in one request) and up to `max_in_flight` Produce requests per destination
+broker (one batch per partition each). Batches are forwarded as they are:
+only their header changes (see batches.rewrite_header).
+
+Nothing here decides lifecycle states or talks to the store, except one
+call: translation segments are handed to `store_segments` and must be
+stored before any batch past them is produced. A partition that needs a
+new start point (a refused write, a lost connection, offsets out of range)
+stops and is reported through `on_resync`; the runtime's scheduler finds
+the destination's end offset and calls `resume`.
+
+The loop never spins: it waits in the selector on the network or a timer,
+and other threads wake it with `wakeup`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka.net import NetworkSelector
+from kafka.structs import TopicPartition
+
+from clusterlink.engine.datapath import batches as wire_batches
+from clusterlink.engine.datapath.partition import PartitionState, Phase, Planned, UnreadableBatch
+from clusterlink.engine.segments import Segment
+from clusterlink.kafka import wire
+from clusterlink.kafka.clients import Connection
+
+log = logging.getLogger(__name__)
+
+# mirror id -> partition -> segments to store
+SegmentBatch = dict[int, dict[int, list[Segment]]]
+
+
+@dataclass(frozen=True)
+class CopierSettings:
+    fetch_max_bytes: int
+    partition_max_bytes: int
+    fetch_max_wait_ms: int
+    buffer_bytes: int              # most bytes queued for the destination, whole link
+    max_in_flight: int             # produce requests per destination broker
+    produce_request_max_bytes: int
+    request_timeout_ms: int
+
+
+@dataclass
+class Route:
+    """One mirror topic in the data path."""
+
+    mirror_id: int
+    source_topic: str
+    topic: str
+    partitions: dict[int, PartitionState] = field(default_factory=dict)
+
+
+@dataclass
+class Counters:
+    """Totals since the runtime started, read by the metrics and the status step."""
+
+    records: int = 0
+    bytes: int = 0
+
+
+class Copier:
+    def __init__(self, name: str, source: Connection, destination: Connection, producer_id: int,
+                 settings: CopierSettings, store_segments: Callable[[SegmentBatch], None],
+                 on_resync: Callable[[int, int], None], on_acked: Callable[[int, int, int], None]):
+        self.name = name
+        self.settings = settings
+        self.producer_id = producer_id
+        self.producer_epoch = 0
+        self._store_segments = store_segments
+        self._on_resync = on_resync
+        self._on_acked = on_acked
+        self._source, self._destination = source, destination
+        self._net: NetworkSelector | None = None
+        self._routes: dict[int, Route] = {}
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._events: deque[Callable[[], None]] = deque()
+        self._fetching: set[int] = set()           # source nodes with a fetch in flight
+        self._producing: dict[int, int] = {}       # destination node -> requests in flight
+        self._retry_at: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"link-{name}-data", daemon=True)
+        self.error: BaseException | None = None
+        self.source_error = ""                     # last whole-request fetch failure, "" when healthy
+
+    # -- commands from other threads ----------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wakeup()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def wakeup(self) -> None:
+        net = self._net
+        if net is not None:
+            net.wakeup()
+
+    def _send(self, command: Callable[[], None]) -> None:
+        self._inbox.append(command)
+        self.wakeup()
+
+    def add(self, route: Route) -> None:
+        self._send(lambda: self._add(route))
+
+    def remove(self, mirror_id: int) -> None:
+        self._send(lambda: self._routes.pop(mirror_id, None))
+
+    def resume(self, mirror_id: int, partition: int, dst_end: int, segments: list[Segment]) -> None:
+        def apply() -> None:
+            route = self._routes.get(mirror_id)
+            state = route.partitions.get(partition) if route else None
+            if state is not None and state.phase is Phase.RESYNC:
+                state.resume_at(dst_end, segments)
+        self._send(apply)
+
+    def routes(self) -> dict[int, Route]:
+        """The live routes; callers only read them (single ints are read atomically)."""
+        return dict(self._routes)
+
+    # -- the loop ------------------------------------------------------------
+
+    def _run(self) -> None:
+        s = self.settings
+        self._net = NetworkSelector(slow_task_threshold_secs=2.0)
+        common = dict(request_timeout_ms=s.request_timeout_ms, client_id=f"clusterlink-{self.name}")
+        # One request more than the data path uses, so metadata requests
+        # always find a connection that is not at its in-flight limit.
+        self._src = wire.new_manager(self._net, self._source, max_in_flight=2,
+                                     receive_max_bytes=s.fetch_max_bytes + (1 << 20), **common)
+        self._dst = wire.new_manager(self._net, self._destination, max_in_flight=s.max_in_flight + 1,
+                                     receive_max_bytes=1 << 24, **common)
+        try:
+            self._src.cluster.start_refresh_loop()
+            self._dst.cluster.start_refresh_loop()
+            while not self._stop.is_set():
+                while self._inbox:
+                    self._inbox.popleft()()
+                while self._events:
+                    self._events.popleft()()
+                self._fetch()
+                self._produce()
+                self._net.poll(timeout_ms=self._poll_timeout_ms())
+        except BaseException as exc:  # noqa: BLE001 - reported by the runtime, never silent
+            log.exception("link %s: the data path stopped", self.name)
+            self.error = exc
+        finally:
+            self._src.close()
+            self._dst.close()
+            self._net.close()
+
+    def _poll_timeout_ms(self) -> int:
+        if self._inbox or self._events:
+            return 0
+        now = time.monotonic()
+        waits = [t - now for t in self._retry_at.values()]
+        soonest = min(waits, default=1.0)
+        return int(max(0.0, min(soonest, 1.0)) * 1000)
+
+    def _add(self, route: Route) -> None:
+        self._routes[route.mirror_id] = route
+        for topic in (route.source_topic,):
+            self._src.cluster.add_topic(topic)
+        self._dst.cluster.add_topic(route.topic)
+
+    def _backoff(self, key: tuple[str, int], seconds: float) -> None:
+        self._retry_at[key] = time.monotonic() + seconds
+
+    def _ready(self, key: tuple[str, int]) -> bool:
+        until = self._retry_at.get(key)
+        if until is None:
+            return True
+        if until <= time.monotonic():
+            del self._retry_at[key]
+            return True
+        return False
+
+    # -- fetching --------------------------------------------------------------
+
+    def _queued_bytes(self) -> int:
+        return sum(st.queued_bytes for r in self._routes.values() for st in r.partitions.values())
+
+    def _fetch(self) -> None:
+        if not self._routes or self._queued_bytes() >= self.settings.buffer_bytes:
+            return
+        cluster = self._src.cluster
+        per_node: dict[int, dict[tuple[str, int], PartitionState]] = {}
+        cap = self.settings.partition_max_bytes * 4
+        missing = False
+        for route in self._routes.values():
+            for p, st in route.partitions.items():
+                if st.phase is not Phase.RUNNING or st.queued_bytes >= cap:
+                    continue
+                leader = cluster.leader_for_partition(TopicPartition(route.source_topic, p))
+                if leader is None or leader < 0:
+                    missing = True
+                    continue
+                if leader in self._fetching or not self._ready(("fetch", leader)):
+                    continue
+                # A source partition mirrored twice in one link goes in every other round.
+                per_node.setdefault(leader, {}).setdefault((route.source_topic, p), st)
+        if missing:
+            cluster.request_update()
+        for node, wanted in per_node.items():
+            topics: dict[str, list[tuple[int, int]]] = {}
+            for (topic, p), st in wanted.items():
+                topics.setdefault(topic, []).append((p, st.next_src))
+            req = wire.fetch_request(topics, max_wait_ms=self.settings.fetch_max_wait_ms,
+                                     max_bytes=self.settings.fetch_max_bytes,
+                                     partition_max_bytes=self.settings.partition_max_bytes)
+            self._fetching.add(node)
+            asked = {key: (st, st.next_src) for key, st in wanted.items()}
+            future = self._src.send(req, node_id=node)
+            future.add_callback(lambda resp, n=node, a=asked: self._events.append(lambda: self._fetched(n, a, resp)))
+            future.add_errback(lambda exc, n=node: self._events.append(lambda: self._fetch_failed(n, exc)))
+
+    def _fetch_failed(self, node: int, exc: BaseException) -> None:
+        self._fetching.discard(node)
+        self.source_error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        log.debug("link %s: fetch from source node %s failed: %s", self.name, node, exc)
+        self._src.cluster.request_update()
+        self._backoff(("fetch", node), 0.5)
+
+    def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any) -> None:
+        self._fetching.discard(node)
+        self.source_error = ""
+        now = time.monotonic()
+        plans: list[tuple[PartitionState, Planned]] = []
+        new_segments: SegmentBatch = {}
+        refresh = False
+        for topic_resp in resp.responses:
+            for pd in topic_resp.partitions:
+                entry = asked.get((topic_resp.topic, pd.partition_index))
+                if entry is None:
+                    continue
+                st, offset = entry
+                # Skip an answer that no longer fits: the partition was
+                # resynced or removed while the fetch was in flight.
+                if st.phase is not Phase.RUNNING or st.next_src != offset or not self._is_routed(st):
+                    continue
+                if pd.error_code != wire.NONE:
+                    refresh |= self._on_fetch_error(st, pd.error_code)
+                    continue
+                st.last_fetch_ok = now
+                st.source_end = pd.last_stable_offset if pd.last_stable_offset >= 0 else pd.high_watermark
+                if pd.log_start_offset >= 0:
+                    st.source_log_start = pd.log_start_offset
+                if not pd.records:
+                    continue
+                try:
+                    found = wire_batches.split_batches(pd.records)
+                    aborted = [(a.producer_id, a.first_offset) for a in (pd.aborted_transactions or [])]
+                    keep = wire_batches.committed(found, aborted)
+                    planned = st.plan(keep, self.producer_id, self.producer_epoch)
+                except UnreadableBatch as exc:
+                    st.fail(str(exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a batch we cannot parse fails its mirror only
+                    st.fail(f"partition {st.partition}: cannot parse the source batches at offset {offset}: {exc}")
+                    continue
+                if found:
+                    st.skip_to(found[-1].next_offset)
+                if planned.segments:
+                    new_segments.setdefault(st.mirror_id, {}).setdefault(st.partition, []).extend(planned.segments)
+                plans.append((st, planned))
+        if refresh:
+            self._src.cluster.request_update()
+        if new_segments:
+            try:
+                self._store_segments(new_segments)
+            except Exception as exc:  # noqa: BLE001 - nothing past a gap is written unless it is stored
+                log.warning("link %s: cannot store translation segments: %s", self.name, exc)
+                for st, planned in plans:
+                    if planned.segments:
+                        st.rewind_plan(planned)
+                        self._on_resync(st.mirror_id, st.partition)
+
+    def _is_routed(self, st: PartitionState) -> bool:
+        route = self._routes.get(st.mirror_id)
+        return route is not None and route.partitions.get(st.partition) is st
+
+    def _on_fetch_error(self, st: PartitionState, code: int) -> bool:
+        """Handles one partition's fetch error; True when metadata should be refreshed."""
+        if code == wire.OFFSET_OUT_OF_RANGE:
+            # The source deleted records not mirrored yet, or the log moved:
+            # the resync step finds where to go on and records the gap.
+            st.stop_for_resync(f"source offset {st.next_src} is out of range")
+            self._on_resync(st.mirror_id, st.partition)
+            return False
+        if code in wire.FETCH_FATAL:
+            st.fail(f"partition {st.partition}: the source refused the fetch: {wire.error_name(code)}")
+            return False
+        st.reason = f"source answered {wire.error_name(code)}"
+        return True
+
+    # -- producing ---------------------------------------------------------------
+
+    def _produce(self) -> None:
+        cluster = self._dst.cluster
+        limit = self.settings.max_in_flight
+        per_node: dict[int, list[tuple[Route, PartitionState]]] = {}
+        missing = False
+        for route in self._routes.values():
+            for p, st in route.partitions.items():
+                if st.phase is not Phase.RUNNING or not st.queue:
+                    continue
+                leader = cluster.leader_for_partition(TopicPartition(route.topic, p))
+                if leader is None or leader < 0:
+                    missing = True
+                    continue
+                per_node.setdefault(leader, []).append((route, st))
+        if missing:
+            cluster.request_update()
+        for node, parts in per_node.items():
+            while self._producing.get(node, 0) < limit and self._ready(("produce", node)):
+                if not self._send_produce(node, parts):
+                    break
+
+    def _send_produce(self, node: int, parts: list[tuple[Route, PartitionState]]) -> bool:
+        batches: dict[str, list[tuple[int, bytes]]] = {}
+        sent: dict[tuple[str, int], PartitionState] = {}
+        size = 0
+        for route, st in parts:
+            if size >= self.settings.produce_request_max_bytes:
+                break
+            if len(st.inflight) >= self.settings.max_in_flight:
+                continue
+            out = st.next_to_send()
+            if out is None:
+                continue
+            batches.setdefault(route.topic, []).append((st.partition, out.data))
+            sent[(route.topic, st.partition)] = st
+            size += len(out.data)
+        if not sent:
+            return False
+        req = wire.produce_request(batches, timeout_ms=self.settings.request_timeout_ms)
+        self._producing[node] = self._producing.get(node, 0) + 1
+        future = self._dst.send(req, node_id=node)
+        future.add_callback(lambda resp, n=node, s=sent: self._events.append(lambda: self._produced(n, s, resp)))
+        future.add_errback(lambda exc, n=node, s=sent: self._events.append(lambda: self._produce_failed(n, s, exc)))
+        return True
+
+    def _produce_failed(self, node: int, sent: dict[tuple[str, int], PartitionState], exc: BaseException) -> None:
+        self._producing[node] -= 1
+        log.debug("link %s: produce to destination node %s failed: %s", self.name, node, exc)
+        self._dst.cluster.request_update()
+        self._backoff(("produce", node), 0.2)
+        for st in sent.values():
+            self._refused(st, f"write to the destination failed: {exc.__class__.__name__}", fenced=False)
+
+    def _produced(self, node: int, sent: dict[tuple[str, int], PartitionState], resp: Any) -> None:
+        self._producing[node] -= 1
+        refresh = False
+        for topic_resp in resp.responses:
+            for pr in topic_resp.partition_responses:
+                st = sent.get((topic_resp.name, pr.index))
+                if st is None:
+                    continue
+                code = pr.error_code
+                if code == wire.NONE:
+                    if st.phase is Phase.FAILED or not st.inflight:
+                        continue
+                    acked = st.on_written(pr.base_offset)
+                    if acked is not None:
+                        self._on_acked(st.mirror_id, *acked)
+                elif code == wire.OUT_OF_ORDER_SEQUENCE_NUMBER:
+                    self._refused(st, "another session of the link wrote first", fenced=True)
+                elif code in wire.PRODUCE_FATAL:
+                    first = st.inflight[0].dst_base if st.inflight else st.next_dst
+                    st.fail(f"partition {st.partition}: the destination refused the batch for offset "
+                            f"{first}: {wire.error_name(code)}"
+                            + (f" ({pr.error_message})" if pr.error_message else ""))
+                else:
+                    refresh = True
+                    self._refused(st, f"destination answered {wire.error_name(code)}", fenced=False)
+        if refresh:
+            self._dst.cluster.request_update()
+            self._backoff(("produce", node), 0.1)
+
+    def _refused(self, st: PartitionState, reason: str, *, fenced: bool) -> None:
+        was_running = st.phase is Phase.RUNNING
+        st.on_write_refused(reason, fenced=fenced)
+        if was_running or st.phase is Phase.RESYNC:
+            self._on_resync(st.mirror_id, st.partition)

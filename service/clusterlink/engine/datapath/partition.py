@@ -1,0 +1,251 @@
+"""The state of one mirror partition in the data path (pure: no I/O).
+
+Offsets are equal on both sides except across gaps, which become
+translation segments. `shift` is source minus destination offset of the
+current segment; a record whose shift differs starts a new segment, and
+that segment must be stored before the record is produced.
+
+Every batch is written with base sequence = its destination base offset
+mod 2**31 under the link's one producer id, so the destination broker
+accepts it only where the link's previous batch in that partition ended.
+A refused or lost write is therefore never retried blindly: the partition
+stops, its in-flight requests settle, and it starts again from the
+destination's end offset (a resync).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+from clusterlink.engine.datapath import batches as wire_batches
+from clusterlink.engine.segments import Segment, source_for_destination
+
+SEQUENCE_SPAN = 2**31
+
+
+class Phase(enum.Enum):
+    RUNNING = "running"
+    SETTLING = "settling"  # waiting for in-flight writes before a resync
+    RESYNC = "resync"      # needs a new start point from the destination's end
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A batch ready to produce at a known destination offset."""
+
+    data: bytes
+    dst_base: int
+    count: int
+    src_next: int  # the source offset after this batch's last record
+    reencoded: bool
+
+
+@dataclass(slots=True)
+class Planned:
+    """What one fetched chunk becomes: new segments first, then batches."""
+
+    segments: list[Segment]
+    outgoing: list[Outgoing]
+
+
+class UnreadableBatch(Exception):
+    """A fetched batch could not be parsed or re-encoded: the mirror fails."""
+
+
+@dataclass
+class PartitionState:
+    mirror_id: int
+    partition: int
+    next_src: int          # next source offset to fetch
+    next_dst: int          # destination offset of the next batch to queue
+    segments: list[Segment] = field(default_factory=list)
+    acked_src: int = 0
+    acked_dst: int = 0
+    shift: int = 0
+    phase: Phase = Phase.RUNNING
+    reason: str = ""
+    queue: deque[Outgoing] = field(default_factory=deque)
+    inflight: deque[Outgoing] = field(default_factory=deque)
+    queued_bytes: int = 0
+    reencoded_batches: int = 0
+    fenced_writes: int = 0
+    # What the source said in its last answer for this partition.
+    source_log_start: int = 0
+    source_end: int = 0           # last stable offset (what read_committed sees)
+    last_fetch_ok: float = 0.0    # monotonic time of the last good fetch answer
+
+    @classmethod
+    def start(cls, mirror_id: int, partition: int, dst_end: int, segments: list[Segment],
+              reencoded_batches: int = 0) -> PartitionState:
+        """A partition resuming at the destination's end offset."""
+        src = source_for_destination(segments, dst_end)
+        return cls(mirror_id, partition, next_src=src, next_dst=dst_end, segments=list(segments),
+                   acked_src=src, acked_dst=dst_end, shift=src - dst_end,
+                   reencoded_batches=reencoded_batches)
+
+    # -- fetched data ------------------------------------------------------
+
+    def plan(self, fetched: list[wire_batches.Batch], producer_id: int, producer_epoch: int) -> Planned:
+        """Turns committed source batches into batches for the destination.
+
+        Batches wholly below `next_src` were mirrored already (a fetch
+        answers with the whole batch holding the fetch offset). Updates
+        next_src/next_dst and the segments; the caller stores the returned
+        segments before it produces any of the returned batches.
+        """
+        new_segments: list[Segment] = []
+        out: list[Outgoing] = []
+        for batch in fetched:
+            if batch.next_offset <= self.next_src:
+                continue
+            if batch.record_count == 0:
+                self.next_src = batch.next_offset
+                continue
+            seq = self.next_dst % SEQUENCE_SPAN
+            if batch.base_offset >= self.next_src and not wire_batches.needs_reencode(batch):
+                self._map(batch.base_offset, new_segments)
+                data = wire_batches.rewrite_header(batch, producer_id, producer_epoch, seq)
+                count, reencoded = batch.record_count, False
+            else:
+                try:
+                    data, offsets = wire_batches.reencode(batch, self.next_src, producer_id, producer_epoch, seq)
+                except Exception as exc:  # noqa: BLE001 - any codec or parse error
+                    raise UnreadableBatch(
+                        f"partition {self.partition}: cannot re-encode the source batch at offset "
+                        f"{batch.base_offset}: {exc}") from exc
+                if not offsets:
+                    self.next_src = batch.next_offset
+                    continue
+                self._map_runs(offsets, new_segments)
+                count, reencoded = len(offsets), True
+                self.reencoded_batches += 1
+            out.append(Outgoing(data, self.next_dst, count, batch.next_offset, reencoded))
+            self.next_dst += count
+            self.next_src = batch.next_offset
+        self.segments.extend(new_segments)
+        for o in out:
+            self.queue.append(o)
+            self.queued_bytes += len(o.data)
+        return Planned(new_segments, out)
+
+    def skip_to(self, source_offset: int) -> None:
+        """Source offsets up to here hold nothing to copy (control or aborted batches)."""
+        self.next_src = max(self.next_src, source_offset)
+
+    def _map(self, src: int, new_segments: list[Segment]) -> None:
+        """Records a segment when source `src` does not land at next_dst by the current shift."""
+        if src - self.next_dst != self.shift:
+            self.shift = src - self.next_dst
+            new_segments.append(Segment(src, self.next_dst))
+
+    def _map_runs(self, offsets: list[int], new_segments: list[Segment]) -> None:
+        dst = self.next_dst
+        for src in offsets:
+            if src - dst != self.shift:
+                self.shift = src - dst
+                new_segments.append(Segment(src, dst))
+            dst += 1
+
+    def rewind_plan(self, planned: Planned) -> None:
+        """Undoes `plan` when its segments could not be stored: nothing was sent."""
+        for seg in planned.segments:
+            self.segments.remove(seg)
+        self.phase = Phase.RESYNC
+        self.reason = "could not store translation segments"
+        self.queue.clear()
+        self.queued_bytes = 0
+
+    # -- writes ------------------------------------------------------------
+
+    def next_to_send(self) -> Outgoing | None:
+        if self.phase is not Phase.RUNNING or not self.queue:
+            return None
+        out = self.queue.popleft()
+        self.queued_bytes -= len(out.data)
+        self.inflight.append(out)
+        return out
+
+    def on_written(self, base_offset: int) -> tuple[int, int] | None:
+        """The broker stored the oldest in-flight batch at `base_offset`.
+
+        Returns (records, bytes) acknowledged. A batch that landed anywhere
+        but where it belongs means someone else wrote to the partition:
+        the partition fails before any later batch can shift offsets.
+        """
+        out = self.inflight.popleft()
+        if self.phase is Phase.FAILED:
+            return None
+        if base_offset != out.dst_base:
+            self.fail(
+                f"partition {self.partition} was written outside the link: a mirrored batch landed at "
+                f"offset {base_offset} instead of {out.dst_base}; mirroring stopped so offsets never "
+                "shift. Fail over, or delete the destination topic and create the mirror again")
+            return None
+        self.acked_dst = out.dst_base + out.count
+        self.acked_src = out.src_next
+        self._maybe_settled()
+        return out.count, len(out.data)
+
+    def on_write_refused(self, reason: str, *, fenced: bool = False) -> None:
+        """A write was refused or lost: settle, then resync from the destination's end.
+
+        OUT_OF_ORDER_SEQUENCE_NUMBER (`fenced`) is not an error: another
+        session of the link (a retry, a dead process's request) got there
+        first, and the destination's end offset tells where to go on.
+        """
+        if self.inflight:
+            self.inflight.popleft()
+        if fenced:
+            self.fenced_writes += 1
+        self.stop_for_resync(reason)
+
+    def stop_for_resync(self, reason: str) -> None:
+        if self.phase is Phase.FAILED:
+            return
+        self.reason = reason
+        self.queue.clear()
+        self.queued_bytes = 0
+        self.phase = Phase.SETTLING
+        self._maybe_settled()
+
+    def _maybe_settled(self) -> None:
+        if self.phase is Phase.SETTLING and not self.inflight:
+            self.phase = Phase.RESYNC
+
+    def fail(self, reason: str) -> None:
+        self.phase = Phase.FAILED
+        self.reason = reason
+        self.queue.clear()
+        self.queued_bytes = 0
+
+    def resume_at(self, dst_end: int, segments: list[Segment]) -> None:
+        """Starts again from the destination's end offset (after a resync)."""
+        fresh = PartitionState.start(self.mirror_id, self.partition, dst_end, segments, self.reencoded_batches)
+        fresh.fenced_writes = self.fenced_writes
+        fresh.source_log_start, fresh.source_end = self.source_log_start, self.source_end
+        fresh.last_fetch_ok = self.last_fetch_ok
+        for name in PartitionState.__dataclass_fields__:
+            setattr(self, name, getattr(fresh, name))
+
+    # -- status ------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not self.inflight
+
+    def mirrored_source_offset(self) -> int:
+        """The source offset below which everything is on the destination.
+
+        When nothing is queued or in flight, offsets fetched past without a
+        record to copy (a trailing transaction marker) count as mirrored,
+        so a caught-up transactional partition shows lag 0.
+        """
+        if self.idle and self.phase is Phase.RUNNING:
+            return max(self.acked_src, self.next_src)
+        return self.acked_src
+
+    def lag(self) -> int:
+        return max(0, self.source_end - self.mirrored_source_offset())

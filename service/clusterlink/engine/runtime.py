@@ -1,0 +1,358 @@
+"""LinkRuntime: every mirror partition of one link, in two threads.
+
+- The data path (datapath.copier) copies raw batches for all partitions.
+- The scheduler runs the control steps as scheduled steps, not threads:
+  getting the link's producer id, preparing each mirror, resyncing
+  partitions that stopped, watching the source topics (deleted topics,
+  added partitions), and writing the status of the whole link once per
+  interval in one transaction (which also moves lifecycle states:
+  SOURCE_UNAVAILABLE, PROMOTED, FAILED).
+
+A step that raises is classified by the scheduler's one error table; the
+runtime turns the outcome into a mirror state and a task state here, in
+`_on_error`. One mirror that fails never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from clusterlink.engine import mirror as mirror_steps
+from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, SegmentBatch
+from clusterlink.engine.datapath.partition import Phase
+from clusterlink.engine.prepare import DestinationError, FatalMirrorError, SourceTopicMissingError
+from clusterlink.engine.errors import Outcome, classify
+from clusterlink.engine.scheduler import Scheduler
+from clusterlink.kafka import admin as kadmin
+from clusterlink.kafka import wire
+from clusterlink.kafka.clients import Connection, admin_config
+from clusterlink.metrics.exporter import Metrics
+from clusterlink.store import lifecycle, progress
+
+log = logging.getLogger(__name__)
+
+TOPOLOGY_INTERVAL = 5.0
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """Everything a runtime needs, snapshotted from the store at start."""
+
+    link_id: int
+    name: str
+    version: int
+    source: Connection = field(repr=False)
+    destination: Connection = field(repr=False)
+    config: dict[str, str] = field(default_factory=dict)
+
+    def knob(self, key: str) -> int:
+        return int(self.config[key])
+
+
+def copier_settings(spec: LinkSpec) -> CopierSettings:
+    return CopierSettings(
+        fetch_max_bytes=spec.knob("mirror.fetch.max.bytes"),
+        partition_max_bytes=spec.knob("mirror.fetch.partition.max.bytes"),
+        fetch_max_wait_ms=spec.knob("mirror.fetch.max.wait.ms"),
+        buffer_bytes=spec.knob("mirror.buffer.max.kbytes") * 1024,
+        max_in_flight=spec.knob("mirror.produce.max.in.flight"),
+        produce_request_max_bytes=spec.knob("mirror.produce.request.max.bytes"),
+        request_timeout_ms=spec.knob("destination.request.timeout.ms"),
+    )
+
+
+class LinkRuntime:
+    def __init__(self, spec: LinkSpec, factory: progress.Factory, metrics: Metrics):
+        self.spec = spec
+        self.factory = factory
+        self.metrics = metrics
+        self.timeout = spec.knob("source.request.timeout.ms") / 1000
+        self.mirrors: dict[int, mirror_steps.MirrorSpec] = {}   # wanted by the reconciler
+        self._lock = threading.Lock()
+        self.copier: Copier | None = None
+        self.clusters: mirror_steps.Clusters | None = None
+        self.scheduler = Scheduler(f"link-{spec.name}", classify, self._on_error)
+        self._stopping = False
+        self._counters: dict[int, tuple[Callable[[float], None], Callable[[float], None]]] = {}
+
+    # -- the reconciler's side ---------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def mirror_ids(self) -> frozenset[int]:
+        with self._lock:
+            return frozenset(self.mirrors)
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.scheduler.add("start", self._start_step)
+
+    def stop(self) -> None:
+        """Returns at once; `finished` tells when both threads are gone."""
+        self._stopping = True
+        self.scheduler.stop()
+        if self.copier is not None:
+            self.copier.stop()
+
+    @property
+    def finished(self) -> bool:
+        copier_done = self.copier is None or not self.copier.alive
+        return self._stopping and self.scheduler.stopped and copier_done
+
+    def add_mirror(self, spec: mirror_steps.MirrorSpec) -> None:
+        with self._lock:
+            self.mirrors[spec.mirror_id] = spec
+        records = self.metrics.records.labels(self.spec.name, spec.topic)
+        size = self.metrics.bytes.labels(self.spec.name, spec.topic)
+        self._counters[spec.mirror_id] = (records.inc, size.inc)
+        if self.copier is not None:
+            self.scheduler.add(self._prepare_name(spec.mirror_id), self._prepare_step(spec))
+
+    def remove_mirror(self, mirror_id: int) -> None:
+        with self._lock:
+            self.mirrors.pop(mirror_id, None)
+        self.scheduler.remove(self._prepare_name(mirror_id))
+        if self.copier is not None:
+            self.copier.remove(mirror_id)
+
+    @staticmethod
+    def _prepare_name(mirror_id: int) -> str:
+        return f"prepare/{mirror_id}"
+
+    # -- steps -------------------------------------------------------------------
+
+    def _start_step(self) -> float | None:
+        """Producer id, admin clients and the data path: once per runtime."""
+        spec = self.spec
+        producer_id = progress.get_producer_id(self.factory, spec.link_id)
+        if producer_id is None:
+            try:
+                fresh = wire.init_producer_id(spec.destination, self.timeout)
+            except wire.ProducerIdError as exc:
+                raise DestinationError(str(exc)) from exc
+            producer_id = progress.set_producer_id_if_absent(self.factory, spec.link_id, fresh)
+        timeout_ms = int(self.timeout * 1000)
+        self.clusters = mirror_steps.Clusters(
+            spec.source, spec.destination,
+            AdminClient(admin_config(spec.source, timeout_ms)),
+            AdminClient(admin_config(spec.destination, timeout_ms)),
+            self.timeout,
+        )
+        copier = Copier(spec.name, spec.source, spec.destination, producer_id, copier_settings(spec),
+                        self._store_segments, self._on_resync, self._on_acked)
+        if self._stopping:
+            return None
+        copier.start()
+        self.copier = copier
+        with self._lock:
+            wanted = list(self.mirrors.values())
+        for m in wanted:
+            self.scheduler.add(self._prepare_name(m.mirror_id), self._prepare_step(m))
+        self.scheduler.add("status", self._status_step, spec.knob("mirror.status.interval.ms") / 1000)
+        self.scheduler.add("topology", self._topology_step, TOPOLOGY_INTERVAL)
+        self.scheduler.add("resync", self._resync_step, 1.0)
+        return None
+
+    def _prepare_step(self, m: mirror_steps.MirrorSpec) -> Callable[[], float | None]:
+        def step() -> float | None:
+            assert self.clusters is not None and self.copier is not None
+            if m.mirror_id not in self.mirrors:
+                return None
+            states = mirror_steps.prepare(m, self.clusters, self.factory)
+            reencoded = progress.load_reencoded(self.factory, m.mirror_id)
+            for p, st in states.items():
+                st.reencoded_batches = reencoded.get(p, 0)
+            progress.compare_and_set_state(
+                self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.SOURCE_UNAVAILABLE], lifecycle.ACTIVE)
+            progress.set_task(self.factory, self.spec.link_id, m.task_name, "RUNNING")
+            if m.mirror_id in self.mirrors:
+                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, states))
+            return None
+        return step
+
+    def _resync_step(self) -> float | None:
+        """Partitions that stopped start again from the destination's end offset."""
+        assert self.clusters is not None and self.copier is not None
+        again = 30.0
+        for route in self.copier.routes().values():
+            m = self.mirrors.get(route.mirror_id)
+            if m is None:
+                continue
+            waiting = {p: st for p, st in route.partitions.items() if st.phase is Phase.RESYNC}
+            if any(st.phase is Phase.SETTLING for st in route.partitions.values()):
+                again = 0.2
+            if not waiting:
+                continue
+            try:
+                points = mirror_steps.resync_points(m, self.clusters, self.factory, waiting)
+            except FatalMirrorError as exc:
+                self._fail(m, str(exc))
+                continue
+            for p, (dst_end, segments) in points.items():
+                self.copier.resume(m.mirror_id, p, dst_end, segments)
+        return again
+
+    def _topology_step(self) -> float | None:
+        """Watches the source topics: a deleted one fails its mirror, a grown one is prepared again."""
+        assert self.clusters is not None and self.copier is not None
+        try:
+            meta = self.clusters.src_admin.list_topics(timeout=self.timeout)
+        except KafkaException:
+            return TOPOLOGY_INTERVAL  # the status step reports an unreachable source
+        routes = self.copier.routes()
+        for mirror_id, route in routes.items():
+            m = self.mirrors.get(mirror_id)
+            if m is None:
+                continue
+            info = meta.topics.get(route.source_topic)
+            if info is None or info.error is not None:
+                self._fail(m, str(SourceTopicMissingError(
+                    f"source topic {route.source_topic!r} was deleted on the source cluster; the mirrored "
+                    "records stay on the destination. Fail over or delete this mirror topic")))
+                continue
+            if len(info.partitions) > len(route.partitions):
+                log.info("mirror %s/%s: source topic grew from %d to %d partitions; adding them",
+                         self.spec.name, m.topic, len(route.partitions), len(info.partitions))
+                self.copier.remove(mirror_id)
+                self.scheduler.add(self._prepare_name(mirror_id), self._prepare_step(m))
+        return TOPOLOGY_INTERVAL
+
+    def _status_step(self) -> float | None:
+        """Writes the status of every mirror of the link in one transaction, and moves states."""
+        assert self.copier is not None
+        interval = self.spec.knob("mirror.status.interval.ms") / 1000
+        orders = progress.read_link_orders(self.factory, self.spec.link_id)
+        if orders is None:
+            return interval
+        if self.copier.error is not None:
+            raise RuntimeError(f"the data path stopped: {self.copier.error}")
+        now = time.monotonic()
+        statuses: list[progress.MirrorStatus] = []
+        for mirror_id, route in self.copier.routes().items():
+            m = self.mirrors.get(mirror_id)
+            order = orders.get(mirror_id)
+            if m is None or order is None:
+                continue
+            failed = [st.reason for st in route.partitions.values() if st.phase is Phase.FAILED]
+            if failed:
+                self._fail(m, failed[0])
+                continue
+            rows = [
+                progress.PartitionProgress(
+                    partition=p,
+                    source_log_start_offset=st.source_log_start,
+                    source_end_offset=st.source_end,
+                    mirror_end_offset=st.acked_dst,
+                    mirrored_source_offset=st.mirrored_source_offset(),
+                    translated=bool(st.segments),
+                    reencoded_batches=st.reencoded_batches,
+                )
+                for p, st in sorted(route.partitions.items())
+            ]
+            statuses.append(progress.MirrorStatus(mirror_id, rows))
+            self._source_health(m, route, order.state, now)
+            if order.state == lifecycle.PROMOTING:
+                self._try_promote(m, rows, route, now)
+        progress.write_link_status(self.factory, self.spec.link_id, statuses)
+        return interval
+
+    def _source_health(self, m: mirror_steps.MirrorSpec, route: Route, state: str, now: float) -> None:
+        stale = [st for st in route.partitions.values() if now - st.last_fetch_ok > self.timeout]
+        error = self.copier.source_error if self.copier else ""
+        if stale and error:
+            reason = f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {error}"
+            if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.ACTIVE],
+                                              lifecycle.SOURCE_UNAVAILABLE, reason):
+                progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
+        elif not stale and state == lifecycle.SOURCE_UNAVAILABLE:
+            if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.SOURCE_UNAVAILABLE],
+                                              lifecycle.ACTIVE):
+                progress.set_task(self.factory, self.spec.link_id, m.task_name, "RUNNING")
+
+    def _try_promote(self, m: mirror_steps.MirrorSpec, rows: list[progress.PartitionProgress],
+                     route: Route, now: float) -> None:
+        if any(now - st.last_fetch_ok > self.timeout for st in route.partitions.values()):
+            return  # lag is only known while the source answers
+        behind = {r.partition: r.lag for r in rows if r.lag > 0}
+        if behind:
+            progress.set_reason(
+                self.factory, m.mirror_id, lifecycle.PROMOTING,
+                f"waiting for lag 0 before promoting: {sum(behind.values())} records behind on partitions "
+                f"{sorted(behind)}")
+            return
+        if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PROMOTING], lifecycle.PROMOTED):
+            assert self.copier is not None
+            self.copier.remove(m.mirror_id)
+            progress.set_task(self.factory, self.spec.link_id, m.task_name, "STOPPED")
+
+    # -- data path callbacks (called on the data thread) ----------------------------
+
+    def _store_segments(self, segments: SegmentBatch) -> None:
+        progress.save_link_segments(self.factory, segments)
+
+    def _on_resync(self, _mirror_id: int, _partition: int) -> None:
+        self.scheduler.wake("resync")
+
+    def _on_acked(self, mirror_id: int, records: int, size: int) -> None:
+        counters = self._counters.get(mirror_id)
+        if counters is not None:
+            counters[0](records)
+            counters[1](size)
+
+    # -- errors ------------------------------------------------------------------
+
+    def _fail(self, m: mirror_steps.MirrorSpec, reason: str) -> None:
+        log.error("mirror %s/%s failed: %s", self.spec.name, m.topic, reason)
+        if self.copier is not None:
+            self.copier.remove(m.mirror_id)
+        progress.compare_and_set_state(self.factory, m.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, reason)
+        progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
+
+    def _on_error(self, name: str, exc: BaseException, outcome: Outcome) -> None:
+        """Turns a failed step into states: the one place that does."""
+        spec = self.spec
+        mirror_id = int(name.split("/", 1)[1]) if name.startswith("prepare/") else None
+        m = self.mirrors.get(mirror_id) if mirror_id is not None else None
+        if m is None:
+            # A link-wide step: every mirror's task shows the error.
+            reason = str(exc) or exc.__class__.__name__
+            if outcome.kind == "source_unavailable":
+                reason = f"cannot reach the source cluster at {spec.source.bootstrap_servers}: {exc}"
+            for each in list(self.mirrors.values()):
+                self._apply(each, outcome, reason)
+            return
+        self._apply(m, outcome, str(exc) or exc.__class__.__name__)
+
+    def _apply(self, m: mirror_steps.MirrorSpec, outcome: Outcome, reason: str) -> None:
+        spec = self.spec
+        if outcome.kind == "fatal":
+            self._fail(m, reason)
+            return
+        if outcome.kind == "source_topic_missing":
+            orders = progress.read_orders(self.factory, m.mirror_id)
+            if orders is None or orders.state != lifecycle.PENDING:
+                self.scheduler.remove(self._prepare_name(m.mirror_id))
+                self._fail(m, reason)
+                return
+            progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, f"waiting: {reason}")
+        elif outcome.kind == "source_unavailable":
+            if not reason.startswith("cannot reach"):
+                reason = f"cannot reach the source cluster at {spec.source.bootstrap_servers}: {reason}"
+            progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.ACTIVE],
+                                           lifecycle.SOURCE_UNAVAILABLE, reason)
+        elif outcome.kind == "restart":
+            return
+        progress.set_task(self.factory, spec.link_id, m.task_name, "ERROR", reason)

@@ -1,0 +1,222 @@
+"""Raw Kafka requests for the byte-for-byte data path (kafka-python 3.x).
+
+librdkafka (confluent-kafka) does the admin work, but it never hands out a
+record batch as bytes. kafka-python's network layer does: its connection
+manager handles bootstrap, metadata, SASL, TLS and version negotiation, and
+its generated protocol classes carry a partition's records as `bytes`. Two
+client libraries meet here on purpose: each does what the other cannot.
+
+Fetch and Produce are capped at v12, the last versions that name topics
+(v13+ use topic ids); every Kafka 3.x/4.x broker serves them.
+
+Everything built here carries secrets in memory: never log it.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import kafka.errors as kerrors
+from kafka.net import KafkaConnectionManager, NetworkSelector
+from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
+from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
+
+from clusterlink.kafka.clients import Connection
+
+FETCH_VERSION = 12
+PRODUCE_VERSION = 12
+LIST_OFFSETS_VERSION = 7
+READ_COMMITTED = 1
+LATEST = -1
+EARLIEST = -2
+
+# Error codes of the Kafka protocol that the data path tells apart.
+NONE = 0
+OFFSET_OUT_OF_RANGE = 1
+CORRUPT_MESSAGE = 2
+UNKNOWN_TOPIC_OR_PARTITION = 3
+MESSAGE_TOO_LARGE = 10
+COORDINATOR_LOAD_IN_PROGRESS = 14
+COORDINATOR_NOT_AVAILABLE = 15
+NOT_COORDINATOR = 16
+RECORD_LIST_TOO_LARGE = 18
+TOPIC_AUTHORIZATION_FAILED = 29
+CLUSTER_AUTHORIZATION_FAILED = 31
+INVALID_TIMESTAMP = 32
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+DUPLICATE_SEQUENCE_NUMBER = 46
+INVALID_PRODUCER_EPOCH = 47
+UNSUPPORTED_COMPRESSION_TYPE = 76
+INVALID_RECORD = 87
+
+# Produce errors that no retry can fix: the mirror stops with the reason.
+PRODUCE_FATAL = frozenset({
+    CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED,
+    CLUSTER_AUTHORIZATION_FAILED, INVALID_TIMESTAMP, UNSUPPORTED_COMPRESSION_TYPE, INVALID_RECORD,
+})
+FETCH_FATAL = frozenset({TOPIC_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED, CORRUPT_MESSAGE})
+
+
+def error_name(code: int) -> str:
+    try:
+        return kerrors.for_code(code).__name__.removesuffix("Error")
+    except Exception:  # noqa: BLE001 - an unknown code is still worth its number
+        return f"error {code}"
+
+
+def _ssl_context(conn: Connection) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=conn.ssl_ca_pem or None)
+    if not conn.ssl_ca_pem:
+        ctx.load_default_certs()
+    if conn.ssl_certificate_pem:
+        # The ssl module loads a client certificate only from files: write
+        # them to a private folder for the moment of loading.
+        with tempfile.TemporaryDirectory(prefix="clusterlink-tls-") as folder:
+            cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+            for path, text in ((cert, conn.ssl_certificate_pem), (key, conn.ssl_key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(text)
+            ctx.load_cert_chain(cert, key or None)
+    return ctx
+
+
+def manager_config(conn: Connection, *, request_timeout_ms: int, max_in_flight: int,
+                   receive_max_bytes: int, client_id: str) -> dict[str, Any]:
+    protocol = conn.security_protocol or "PLAINTEXT"
+    cfg: dict[str, Any] = {
+        "bootstrap_servers": conn.bootstrap_servers,
+        "client_id": client_id,
+        "security_protocol": protocol,
+        "request_timeout_ms": request_timeout_ms,
+        "max_in_flight_requests_per_connection": max_in_flight,
+        "receive_message_max_bytes": receive_max_bytes,
+        "reconnect_backoff_ms": 100,
+        "reconnect_backoff_max_ms": 2000,
+        "socket_connection_setup_timeout_ms": min(request_timeout_ms, 10000),
+        "socket_connection_setup_timeout_max_ms": request_timeout_ms,
+        "metadata_max_age_ms": 60000,
+    }
+    if protocol in ("SSL", "SASL_SSL"):
+        cfg["ssl_context"] = _ssl_context(conn)
+    if conn.sasl_mechanism:
+        cfg["sasl_mechanism"] = conn.sasl_mechanism
+        cfg["sasl_plain_username"] = conn.sasl_username
+        cfg["sasl_plain_password"] = conn.sasl_password
+    return cfg
+
+
+def new_manager(net: NetworkSelector, conn: Connection, **settings: Any) -> KafkaConnectionManager:
+    return KafkaConnectionManager(net, **manager_config(conn, **settings))
+
+
+def fetch_request(partitions: Mapping[str, Iterable[tuple[int, int]]], *, max_wait_ms: int,
+                  max_bytes: int, partition_max_bytes: int) -> FetchRequest:
+    """A read_committed full fetch: topic -> [(partition, offset)]."""
+    req = FetchRequest(
+        replica_id=-1,
+        max_wait_ms=max_wait_ms,
+        min_bytes=1,
+        max_bytes=max_bytes,
+        isolation_level=READ_COMMITTED,
+        session_id=0,
+        session_epoch=-1,
+        topics=[
+            FetchRequest.FetchTopic(topic=topic, partitions=[
+                # Leader epoch -1: no fencing on the read side, so a leader
+                # change never leaves a partition stuck on a stale epoch.
+                FetchRequest.FetchTopic.FetchPartition(
+                    partition=p, current_leader_epoch=-1, fetch_offset=offset, last_fetched_epoch=-1,
+                    log_start_offset=-1, partition_max_bytes=partition_max_bytes)
+                for p, offset in parts
+            ])
+            for topic, parts in partitions.items()
+        ],
+        forgotten_topics_data=[],
+        rack_id="",
+    )
+    req.API_VERSION = FETCH_VERSION
+    return req
+
+
+def produce_request(batches: Mapping[str, Iterable[tuple[int, bytes]]], *, timeout_ms: int) -> ProduceRequest:
+    """acks=all; exactly one record batch per partition (Produce v3+)."""
+    req = ProduceRequest(
+        transactional_id=None,
+        acks=-1,
+        timeout_ms=timeout_ms,
+        topic_data=[
+            ProduceRequest.TopicProduceData(name=topic, partition_data=[
+                ProduceRequest.TopicProduceData.PartitionProduceData(index=p, records=data)
+                for p, data in parts
+            ])
+            for topic, parts in batches.items()
+        ],
+    )
+    req.API_VERSION = PRODUCE_VERSION
+    return req
+
+
+def list_offsets_request(partitions: Mapping[str, Iterable[int]], which: int) -> ListOffsetsRequest:
+    req = ListOffsetsRequest(
+        replica_id=-1,
+        isolation_level=0,
+        topics=[
+            ListOffsetsRequest.ListOffsetsTopic(name=topic, partitions=[
+                ListOffsetsRequest.ListOffsetsTopic.ListOffsetsPartition(
+                    partition_index=p, current_leader_epoch=-1, timestamp=which)
+                for p in parts
+            ])
+            for topic, parts in partitions.items()
+        ],
+        timeout_ms=30000,
+    )
+    req.API_VERSION = LIST_OFFSETS_VERSION
+    return req
+
+
+class ProducerIdError(Exception):
+    """The destination would not give the link a producer id."""
+
+
+def init_producer_id(conn: Connection, timeout: float) -> int:
+    """A fresh idempotent producer id on the cluster (epoch 0).
+
+    The cluster never hands the same id out twice, so a link keeps the one
+    it got for its whole life. Needs IdempotentWrite (or Write) permission.
+    """
+    net = NetworkSelector()
+    manager = new_manager(net, conn, request_timeout_ms=int(timeout * 1000), max_in_flight=1,
+                          receive_max_bytes=1 << 20, client_id="clusterlink-init")
+    deadline = time.monotonic() + timeout
+    try:
+        manager.bootstrap(timeout_ms=int(timeout * 1000))
+        last = "no answer"
+        while time.monotonic() < deadline:
+            async def ask() -> Any:
+                req = InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=-1,
+                                            producer_id=-1, producer_epoch=-1)
+                return await manager.send(req, node_id=manager.least_loaded_node())
+            try:
+                resp = net.run(ask)
+            except kerrors.KafkaError as exc:
+                last = str(exc)
+                time.sleep(0.2)
+                continue
+            if resp.error_code == NONE:
+                if resp.producer_epoch != 0:
+                    raise ProducerIdError(f"the destination gave producer epoch {resp.producer_epoch}, not 0")
+                return int(resp.producer_id)
+            last = error_name(resp.error_code)
+            if resp.error_code not in (COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR):
+                break
+            time.sleep(0.2)  # the coordinator is still loading: ask again
+        raise ProducerIdError(f"cannot get a producer id from the destination cluster: {last}")
+    finally:
+        manager.close()
+        net.close()

@@ -1,0 +1,368 @@
+"""What the engine reads from and writes to the store: orders, progress, segments.
+
+The engine moves lifecycle states only with compare-and-set updates, so an
+operator's change (pause, failover, delete) made meanwhile always wins.
+
+Per-link calls (`read_link_orders`, `write_link_status`, `load_link_segments`)
+cost one query or one transaction for every mirror of a link, however many
+mirrors and partitions it has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Insert, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from clusterlink.engine.segments import Segment
+from clusterlink.store.db import transaction
+from clusterlink.store.models import Link, LinkTask, MirrorPartition, MirrorTopic, TranslationSegment, utcnow
+
+
+@dataclass(frozen=True)
+class PartitionProgress:
+    partition: int
+    source_log_start_offset: int
+    source_end_offset: int
+    mirror_end_offset: int
+    mirrored_source_offset: int
+    translated: bool
+    # Source batches the data path re-encoded instead of forwarding them as they are.
+    reencoded_batches: int = 0
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.source_end_offset - self.mirrored_source_offset)
+
+
+@dataclass(frozen=True)
+class MirrorOrders:
+    """What the store currently asks of a mirror's worker."""
+
+    state: str
+    link_paused: bool
+
+
+@dataclass(frozen=True)
+class MirrorStatus:
+    """The progress of every partition of one mirror, as the runtime last saw it."""
+
+    mirror_id: int
+    partitions: list[PartitionProgress]
+
+
+Factory = sessionmaker[Session]
+
+
+def read_orders(factory: Factory, mirror_id: int) -> MirrorOrders | None:
+    with factory() as session:
+        row = session.get(MirrorTopic, mirror_id)
+        if row is None:
+            return None
+        return MirrorOrders(state=row.state, link_paused=row.link.paused)
+
+
+def read_link_orders(factory: Factory, link_id: int) -> dict[int, MirrorOrders] | None:
+    """Orders for every mirror of a link, in one query; None when the link is gone."""
+    with factory() as session:
+        rows = session.execute(
+            select(Link.paused, MirrorTopic.id, MirrorTopic.state)
+            .select_from(Link)
+            .outerjoin(MirrorTopic, MirrorTopic.link_id == Link.id)
+            .where(Link.id == link_id)
+        ).all()
+    if not rows:
+        return None
+    # A link without mirrors still yields one row, with no mirror in it.
+    return {
+        mirror_id: MirrorOrders(state=state, link_paused=paused)
+        for paused, mirror_id, state in rows
+        if mirror_id is not None
+    }
+
+
+def compare_and_set_state(
+    factory: Factory, mirror_id: int, expected: Iterable[str], new_state: str, reason: str = ""
+) -> bool:
+    with transaction(factory) as session:
+        result = session.execute(
+            update(MirrorTopic)
+            .where(MirrorTopic.id == mirror_id, MirrorTopic.state.in_(list(expected)))
+            .values(
+                state=new_state,
+                reason=reason,
+                version=MirrorTopic.version + 1,
+                update_time=utcnow(),
+            )
+        )
+        return result.rowcount == 1
+
+
+def set_reason(factory: Factory, mirror_id: int, state: str, reason: str) -> None:
+    """Updates the reason text only while the mirror is still in `state`."""
+    with transaction(factory) as session:
+        session.execute(
+            update(MirrorTopic)
+            .where(MirrorTopic.id == mirror_id, MirrorTopic.state == state, MirrorTopic.reason != reason)
+            .values(reason=reason)
+        )
+
+
+def load_link_segments(factory: Factory, mirror_ids: Iterable[int]) -> dict[int, dict[int, list[Segment]]]:
+    """Segments of several mirrors in one query: mirror id -> partition -> segments.
+
+    Every mirror asked for has an entry, empty when all its partitions are exact.
+    """
+    ids = sorted(set(mirror_ids))
+    out: dict[int, dict[int, list[Segment]]] = {m: {} for m in ids}
+    if not ids:
+        return out
+    with factory() as session:
+        rows = session.execute(
+            select(
+                TranslationSegment.mirror_topic_id,
+                TranslationSegment.partition,
+                TranslationSegment.source_offset,
+                TranslationSegment.destination_offset,
+            )
+            .where(TranslationSegment.mirror_topic_id.in_(ids))
+            .order_by(
+                TranslationSegment.mirror_topic_id,
+                TranslationSegment.partition,
+                TranslationSegment.destination_offset,
+            )
+        )
+        for mirror_id, partition, source_offset, destination_offset in rows:
+            out[mirror_id].setdefault(partition, []).append(Segment(source_offset, destination_offset))
+    return out
+
+
+def load_segments(factory: Factory, mirror_id: int) -> dict[int, list[Segment]]:
+    """Segments per partition, sorted by destination offset."""
+    with factory() as session:
+        rows = session.scalars(
+            select(TranslationSegment)
+            .where(TranslationSegment.mirror_topic_id == mirror_id)
+            .order_by(TranslationSegment.partition, TranslationSegment.destination_offset)
+        )
+        out: dict[int, list[Segment]] = {}
+        for r in rows:
+            out.setdefault(r.partition, []).append(Segment(r.source_offset, r.destination_offset))
+        return out
+
+
+def load_reencoded(factory: Factory, mirror_id: int) -> dict[int, int]:
+    """Per partition, the re-encoded batch count last written (so a new session keeps counting)."""
+    with factory() as session:
+        rows = session.execute(
+            select(MirrorPartition.partition, MirrorPartition.reencoded_batches).where(
+                MirrorPartition.mirror_topic_id == mirror_id
+            )
+        )
+        return {partition: count for partition, count in rows}
+
+
+def save_segments(factory: Factory, mirror_id: int, segments: dict[int, list[Segment]]) -> None:
+    """Durably records segments; must return before any record past them is produced."""
+    with transaction(factory) as session:
+        for partition, segs in segments.items():
+            for seg in segs:
+                session.merge(
+                    TranslationSegment(
+                        mirror_topic_id=mirror_id,
+                        partition=partition,
+                        destination_offset=seg.destination_offset,
+                        source_offset=seg.source_offset,
+                    )
+                )
+            session.execute(
+                update(MirrorPartition)
+                .where(MirrorPartition.mirror_topic_id == mirror_id, MirrorPartition.partition == partition)
+                .values(translated=True)
+            )
+
+
+def save_link_segments(factory: Factory, segments: dict[int, dict[int, list[Segment]]]) -> None:
+    """`save_segments` for several mirrors of a link in one transaction (mirror -> partition -> segments)."""
+    with transaction(factory) as session:
+        for mirror_id, per_partition in segments.items():
+            for partition, segs in per_partition.items():
+                for seg in segs:
+                    session.merge(TranslationSegment(
+                        mirror_topic_id=mirror_id, partition=partition,
+                        destination_offset=seg.destination_offset, source_offset=seg.source_offset))
+                session.execute(
+                    update(MirrorPartition)
+                    .where(MirrorPartition.mirror_topic_id == mirror_id, MirrorPartition.partition == partition)
+                    .values(translated=True)
+                )
+
+
+def load_reencoded(factory: Factory, mirror_id: int) -> dict[int, int]:
+    """Per partition, how many batches were re-encoded so far (the count survives restarts)."""
+    with factory() as session:
+        rows = session.execute(
+            select(MirrorPartition.partition, MirrorPartition.reencoded_batches)
+            .where(MirrorPartition.mirror_topic_id == mirror_id)
+        ).all()
+    return {p: n for p, n in rows}
+
+
+def delete_mirror_row(factory: Factory, mirror_id: int) -> bool:
+    """Drops a mirror that is DELETING; False when it is gone or no longer DELETING."""
+    with transaction(factory) as session:
+        result = session.execute(
+            delete(MirrorTopic).where(MirrorTopic.id == mirror_id, MirrorTopic.state == "DELETING"))
+        return result.rowcount == 1
+
+
+def write_progress(factory: Factory, mirror_id: int, partitions: Iterable[PartitionProgress]) -> bool:
+    """Upserts the partition rows; False when the mirror row is gone."""
+    with transaction(factory) as session:
+        mirror = session.get(MirrorTopic, mirror_id)
+        if mirror is None:
+            return False
+        for p in partitions:
+            session.merge(
+                MirrorPartition(
+                    mirror_topic_id=mirror_id,
+                    partition=p.partition,
+                    source_log_start_offset=p.source_log_start_offset,
+                    source_end_offset=p.source_end_offset,
+                    mirror_end_offset=p.mirror_end_offset,
+                    mirrored_source_offset=p.mirrored_source_offset,
+                    lag=p.lag,
+                    translated=p.translated,
+                    reencoded_batches=p.reencoded_batches,
+                )
+            )
+        mirror.status_time = utcnow()
+        return True
+
+
+_PARTITION_FIELDS = (
+    "source_log_start_offset",
+    "source_end_offset",
+    "mirror_end_offset",
+    "mirrored_source_offset",
+    "lag",
+    "translated",
+    "reencoded_batches",
+)
+
+
+def _partition_upsert(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT (mirror, partition) DO UPDATE, in the database's own dialect.
+
+    Sent with many parameter sets at once (executemany), so 5,000 partitions
+    are one round of statements, not 5,000 ORM merges that each SELECT first.
+    """
+    if dialect == "postgresql":
+        stmt = postgresql.insert(MirrorPartition)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(MirrorPartition)
+    else:
+        raise NotImplementedError(f"no partition upsert for database dialect {dialect!r}")
+    return stmt.on_conflict_do_update(
+        index_elements=[MirrorPartition.mirror_topic_id, MirrorPartition.partition],
+        set_={name: stmt.excluded[name] for name in _PARTITION_FIELDS},
+    )
+
+
+def write_link_status(factory: Factory, link_id: int, statuses: Iterable[MirrorStatus]) -> set[int]:
+    """Writes the progress of several mirrors of a link in one transaction.
+
+    Upserts every partition row given and sets each mirror's status_time.
+    Returns the ids of the mirrors whose row is gone (deleted meanwhile, or
+    not a mirror of this link): nothing is written for them.
+    """
+    statuses = list(statuses)
+    wanted = {s.mirror_id for s in statuses}
+    if not wanted:
+        return set()
+    with transaction(factory) as session:
+        # The status_time update comes first: it locks the mirror rows (row
+        # locks on PostgreSQL, the write lock on SQLite), so a concurrent
+        # delete waits for this transaction instead of breaking the
+        # partition rows' foreign key half-way through.
+        found = set(
+            session.scalars(
+                update(MirrorTopic)
+                .where(MirrorTopic.link_id == link_id, MirrorTopic.id.in_(sorted(wanted)))
+                .values(status_time=utcnow())
+                .returning(MirrorTopic.id)
+            )
+        )
+        rows = [
+            {
+                "mirror_topic_id": s.mirror_id,
+                "partition": p.partition,
+                "source_log_start_offset": p.source_log_start_offset,
+                "source_end_offset": p.source_end_offset,
+                "mirror_end_offset": p.mirror_end_offset,
+                "mirrored_source_offset": p.mirrored_source_offset,
+                "lag": p.lag,
+                "translated": p.translated,
+                "reencoded_batches": p.reencoded_batches,
+            }
+            for s in statuses
+            if s.mirror_id in found
+            for p in s.partitions
+        ]
+        if rows:
+            session.execute(_partition_upsert(session.get_bind().dialect.name), rows)
+    return wanted - found
+
+
+def get_producer_id(factory: Factory, link_id: int) -> int | None:
+    """The link's idempotent producer id on the destination; None when not yet set (or no link)."""
+    with factory() as session:
+        return session.scalar(select(Link.producer_id).where(Link.id == link_id))
+
+
+def set_producer_id_if_absent(factory: Factory, link_id: int, producer_id: int) -> int:
+    """Stores `producer_id` unless the link has one already; returns the one stored.
+
+    Compare-and-set: of two callers racing with different ids, both get the
+    id of whichever wrote first, so every writer of a link shares one id.
+    Raises LookupError when the link is gone.
+    """
+    with transaction(factory) as session:
+        # On PostgreSQL a concurrent UPDATE waits for the first one's commit,
+        # then finds producer_id set and changes nothing; the SELECT below
+        # (read committed) sees the winner's id.
+        session.execute(
+            update(Link).where(Link.id == link_id, Link.producer_id.is_(None)).values(producer_id=producer_id)
+        )
+        stored = session.scalar(select(Link.producer_id).where(Link.id == link_id))
+    if stored is None:
+        raise LookupError(f"link {link_id} no longer exists")
+    return stored
+
+
+def set_task(factory: Factory, link_id: int, name: str, state: str, error: str | None = None) -> None:
+    """Records a link task's state; `error` None keeps the last error shown."""
+    now: dt.datetime = utcnow()
+    with transaction(factory) as session:
+        task = session.get(LinkTask, (link_id, name))
+        if task is None:
+            if session.get(Link, link_id) is None:
+                return
+            task = LinkTask(link_id=link_id, name=name, last_error="")
+            session.add(task)
+        task.state = state
+        task.update_time = now
+        if error:
+            task.last_error = error
+            task.last_error_time = now
+
+
+def remove_task(factory: Factory, link_id: int, name: str) -> None:
+    with transaction(factory) as session:
+        task = session.get(LinkTask, (link_id, name))
+        if task is not None:
+            session.delete(task)

@@ -1,0 +1,151 @@
+"""PartitionState: offsets, gaps becoming segments, the delivery check, resyncs."""
+
+from __future__ import annotations
+
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from clusterlink.engine.datapath import batches
+from clusterlink.engine.datapath.partition import SEQUENCE_SPAN, PartitionState, Phase
+from clusterlink.engine.segments import Segment
+
+PID, EPOCH = 4242, 0
+
+
+def batch_at(base: int, offsets: list[int] | None = None, count: int = 3) -> batches.Batch:
+    """A real v2 batch whose records sit at `base + delta` (holes when `offsets` skip)."""
+    deltas = offsets if offsets is not None else list(range(count))
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0,
+                                        producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                                        batch_size=1 << 20)
+    for d in deltas:
+        builder.append(d, timestamp=1_700_000_000_000 + d, key=b"k%d" % d, value=b"v%d" % d, headers=[])
+    raw = bytearray(builder.build())
+    raw[0:8] = base.to_bytes(8, "big")
+    if offsets is not None and offsets[-1] != len(offsets) - 1:
+        # The cleaner keeps lastOffsetDelta when it drops records: rebuild as it would.
+        raw[23:27] = offsets[-1].to_bytes(4, "big")
+        raw = bytearray(batches.rewrite_header(batches.split_batches(bytes(raw))[0], -1, -1, -1))
+        raw[0:8] = base.to_bytes(8, "big")
+    (only,) = batches.split_batches(bytes(raw))
+    return only
+
+
+def header(data: bytes) -> tuple[int, int, int]:
+    (b,) = batches.split_batches(data)
+    return b.producer_id, b.producer_epoch, b.base_sequence
+
+
+def test_exact_batches_are_forwarded_with_sequence_equal_to_offset() -> None:
+    st = PartitionState.start(1, 0, dst_end=10, segments=[])
+    planned = st.plan([batch_at(10), batch_at(13)], PID, EPOCH)
+    assert planned.segments == []
+    assert [o.dst_base for o in planned.outgoing] == [10, 13]
+    assert [header(o.data) for o in planned.outgoing] == [(PID, EPOCH, 10), (PID, EPOCH, 13)]
+    assert not any(o.reencoded for o in planned.outgoing)
+    assert (st.next_src, st.next_dst) == (16, 16)
+
+
+def test_batches_already_mirrored_are_skipped() -> None:
+    st = PartitionState.start(1, 0, dst_end=13, segments=[])
+    planned = st.plan([batch_at(10), batch_at(13)], PID, EPOCH)
+    assert [o.dst_base for o in planned.outgoing] == [13]
+
+
+def test_a_gap_becomes_a_segment_before_the_batch_past_it() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    planned = st.plan([batch_at(0), batch_at(4)], PID, EPOCH)  # offset 3: a transaction marker
+    assert planned.segments == [Segment(4, 3)]
+    assert [o.dst_base for o in planned.outgoing] == [0, 3]
+    assert st.segments == [Segment(4, 3)]
+    # The next batch follows the same shift: no new segment.
+    assert st.plan([batch_at(7)], PID, EPOCH).segments == []
+
+
+def test_resume_translates_the_destination_end_through_segments() -> None:
+    st = PartitionState.start(1, 0, dst_end=6, segments=[Segment(4, 3)])
+    assert (st.next_src, st.next_dst, st.shift) == (7, 6, 1)
+    assert st.plan([batch_at(7)], PID, EPOCH).segments == []
+
+
+def test_holes_inside_a_batch_are_reencoded_with_a_segment_per_shift() -> None:
+    st = PartitionState.start(1, 0, dst_end=100, segments=[])
+    planned = st.plan([batch_at(100, offsets=[0, 3, 4, 7])], PID, EPOCH)
+    assert planned.segments == [Segment(103, 101), Segment(107, 103)]
+    (out,) = planned.outgoing
+    assert out.reencoded and out.count == 4 and out.dst_base == 100
+    assert st.reencoded_batches == 1
+    assert (st.next_src, st.next_dst) == (108, 104)
+    (rebuilt,) = batches.split_batches(out.data)
+    assert rebuilt.record_count == 4 and not rebuilt.has_holes
+
+
+def test_resuming_inside_a_batch_reencodes_its_tail() -> None:
+    st = PartitionState.start(1, 0, dst_end=12, segments=[])
+    (out,) = st.plan([batch_at(10, count=5)], PID, EPOCH).outgoing
+    assert out.reencoded and out.count == 3 and out.dst_base == 12
+
+
+def test_sequence_wraps_at_two_to_the_31() -> None:
+    start = SEQUENCE_SPAN + 5
+    st = PartitionState.start(1, 0, dst_end=start, segments=[])
+    (out,) = st.plan([batch_at(start)], PID, EPOCH).outgoing
+    assert header(out.data)[2] == 5
+
+
+def test_delivery_check_fails_a_batch_that_landed_elsewhere() -> None:
+    st = PartitionState.start(1, 2, dst_end=0, segments=[])
+    st.plan([batch_at(0), batch_at(3)], PID, EPOCH)
+    first, second = st.next_to_send(), st.next_to_send()
+    assert first is not None and second is not None
+    assert st.on_written(0) == (3, len(first.data))
+    assert st.acked_dst == 3 and st.acked_src == 3
+    assert st.on_written(4) is None
+    assert st.phase is Phase.FAILED and "written outside the link" in st.reason and "offset 4" in st.reason
+
+
+def test_acks_move_acked_offsets_and_lag() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    st.source_end = 6
+    st.plan([batch_at(0), batch_at(3)], PID, EPOCH)
+    assert st.lag() == 6
+    first = st.next_to_send()
+    assert first is not None
+    records, size = st.on_written(0) or (0, 0)
+    assert records == 3 and size == len(first.data)
+    assert st.lag() == 3
+    st.next_to_send()
+    st.on_written(3)
+    assert st.lag() == 0 and st.idle
+
+
+def test_trailing_marker_counts_as_mirrored_only_when_idle() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    st.plan([batch_at(0)], PID, EPOCH)
+    st.skip_to(4)  # a commit marker at offset 3
+    st.source_end = 4
+    assert st.mirrored_source_offset() == 0
+    st.next_to_send()
+    st.on_written(0)
+    assert st.mirrored_source_offset() == 4 and st.lag() == 0
+
+
+def test_a_fenced_write_settles_then_resyncs() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    st.plan([batch_at(0), batch_at(3), batch_at(6)], PID, EPOCH)
+    st.next_to_send()
+    st.next_to_send()
+    st.on_write_refused("another session wrote first", fenced=True)
+    assert st.phase is Phase.SETTLING and st.fenced_writes == 1 and not st.queue
+    assert st.next_to_send() is None
+    st.on_write_refused("another session wrote first", fenced=True)
+    assert st.phase is Phase.RESYNC and st.fenced_writes == 2
+    st.resume_at(6, [])
+    assert st.phase is Phase.RUNNING and (st.next_src, st.next_dst, st.acked_dst) == (6, 6, 6)
+    assert st.fenced_writes == 2
+
+
+def test_rewind_when_segments_could_not_be_stored() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    planned = st.plan([batch_at(5)], PID, EPOCH)
+    st.rewind_plan(planned)
+    assert st.segments == [] and not st.queue and st.phase is Phase.RESYNC
