@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from clusterlink.api.validation import shown
 from clusterlink.v1 import clusterlink_pb2 as pb
 
 # --------------------------------------------------------------------------- names and ids
@@ -39,21 +40,24 @@ def mirror_ids_of(name: str) -> tuple[str, str]:
     rest = link_id_of(name)
     link, sep, topic = rest.partition(MIRRORS)
     if not sep:
-        raise ValueError(f"{name!r} is not a mirror topic name (links/LINK/mirrorTopics/TOPIC)")
+        raise ValueError(f"{shown(name)} is not a mirror topic name (links/LINK/mirrorTopics/TOPIC)")
     return link, topic
 
 
 def parse_link_import_id(value: str) -> str:
-    """The link id from `terraform import clusterlink_link.X ID`: `east` or `links/east`."""
-    link = link_id_of(value.strip())
+    """The link id from `terraform import clusterlink_link.X ID`: `east` or `links/east`.
+
+    Taken as given, never stripped: the service checks the name in full (and
+    refuses, e.g., a trailing newline).
+    """
+    link = link_id_of(value)
     if not link or "/" in link:
-        raise ValueError(f"{value!r} is not a link id; use the link's name, e.g. `east`")
+        raise ValueError(f"{shown(value)} is not a link id; use the link's name, e.g. `east`")
     return link
 
 
 def parse_mirror_import_id(value: str) -> tuple[str, str]:
-    """(link, topic) from `LINK/TOPIC` or `links/LINK/mirrorTopics/TOPIC`."""
-    value = value.strip()
+    """(link, topic) from `LINK/TOPIC` or `links/LINK/mirrorTopics/TOPIC` (taken as given, never stripped)."""
     if value.startswith(LINKS) and MIRRORS in value:
         link, topic = mirror_ids_of(value)
     else:
@@ -62,7 +66,7 @@ def parse_mirror_import_id(value: str) -> tuple[str, str]:
             link, topic = "", ""
     if not link or not topic or "/" in topic:
         raise ValueError(
-            f"{value!r} is not a mirror topic id; use LINK/TOPIC with TOPIC the mirror topic's "
+            f"{shown(value)} is not a mirror topic id; use LINK/TOPIC with TOPIC the mirror topic's "
             "name on the destination, e.g. `east/orders`"
         )
     return link, topic

@@ -244,7 +244,7 @@ BAD_INPUT = [
      "link.destination.bootstrap_servers"),
     ("CreateLink", pb.CreateLinkRequest(link_id="x", link=pb.Link(source=plain())), "link.destination.bootstrap_servers is required"),
     ("CreateLink", pb.CreateLinkRequest(link_id="x", link=pb.Link(source=plain(), destination=plain(), config={"bogus": "1"})),
-     "link.config: config key 'bogus' is unknown; known keys: mirror.batch.max.records"),
+     "link.config: config key 'bogus' is unknown; known keys: "),
     ("CreateLink", pb.CreateLinkRequest(link_id="x", link=pb.Link(source=plain(), destination=plain(), config={"mirror.producer.linger.ms": "-3"})),
      "link.config: config mirror.producer.linger.ms"),
     ("CreateLink", pb.CreateLinkRequest(link_id="x", link=pb.Link(
@@ -285,7 +285,7 @@ BAD_INPUT = [
     ("CreateMirrorTopic", pb.CreateMirrorTopicRequest(parent="links/dr-east", mirror_topic_id="..", mirror_topic=pb.MirrorTopic(source_topic="t")),
      "mirror_topic_id"),
     ("CreateMirrorTopic", pb.CreateMirrorTopicRequest(parent="links/dr-east", mirror_topic=pb.MirrorTopic(source_topic="x" * 250)),
-     "mirror_topic.source_topic: is 250 characters long"),
+     "mirror_topic.source_topic: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... (250 characters) is 250 characters long"),
     ("GetMirrorTopic", pb.GetMirrorTopicRequest(name="links/dr-east/mirrorTopics/a b"), "name"),
     ("GetMirrorTopic", pb.GetMirrorTopicRequest(name="links/dr-east/topics/orders"), "name: 'links/dr-east/topics/orders' is not a mirror topic name"),
     ("ListMirrorTopics", pb.ListMirrorTopicsRequest(parent="links/dr-east/x"), "parent"),
@@ -751,8 +751,192 @@ def test_a_failing_store_write_leaves_nothing_half_made(api: Api) -> None:
                 "FOR EACH ROW EXECUTE FUNCTION refuse_delete()"))
     err = fails(api.stub.DeleteLink, pb.DeleteLinkRequest(name="links/dr-east", force=True))
     assert err.code() == grpc.StatusCode.INTERNAL
-    assert "store refused the request" in err.details()
+    assert "store refused the request (error id " in err.details()
+    assert "simulated" not in err.details()  # the details stay in the service log
     # The mirrors deleted before the refused statement are all still there.
     listed = api.stub.ListMirrorTopics(pb.ListMirrorTopicsRequest(parent="links/dr-east")).mirror_topics
     assert sorted(m.source_topic for m in listed) == ["orders", "payments"]
     assert api.stub.GetLink(pb.GetLinkRequest(name="links/dr-east")).name == "links/dr-east"
+
+
+# --------------------------------------------------------------------------- hardening (issue 7)
+
+
+def ok_message(err: grpc.RpcError, code: grpc.StatusCode, *named: str) -> str:
+    assert err.code() == code, (err.code(), err.details())
+    details = err.details() or ""
+    assert len(details) < 1024, len(details)
+    for text in named:
+        assert text in details, details
+    return details
+
+
+def test_names_with_a_trailing_newline_are_refused(api: Api) -> None:
+    err = fails(api.stub.CreateLink, pb.CreateLinkRequest(link_id="abc\n", link=pb.Link(source=plain(), destination=plain())))
+    ok_message(err, grpc.StatusCode.INVALID_ARGUMENT, "link_id: 'abc\\n' is not a valid link id")
+    new_link(api)
+    for request, field in [
+        (pb.CreateMirrorTopicRequest(parent="links/dr-east", mirror_topic=pb.MirrorTopic(source_topic="a\n")),
+         "mirror_topic.source_topic: 'a\\n' contains characters"),
+        (pb.CreateMirrorTopicRequest(parent="links/dr-east", mirror_topic_id="a\n", mirror_topic=pb.MirrorTopic(source_topic="a")),
+         "mirror_topic_id: 'a\\n'"),
+        (pb.CreateMirrorTopicRequest(parent="links/dr-east\n", mirror_topic=pb.MirrorTopic(source_topic="a")), "parent: "),
+    ]:
+        ok_message(fails(api.stub.CreateMirrorTopic, request), grpc.StatusCode.INVALID_ARGUMENT, field)
+    update = pb.UpdateLinkRequest(
+        link=pb.Link(name="links/dr-east", config={"mirror.topic.prefix": "p\n"}),
+        update_mask=field_mask_pb2.FieldMask(paths=["config.mirror.topic.prefix"]),
+    )
+    ok_message(fails(api.stub.UpdateLink, update), grpc.StatusCode.INVALID_ARGUMENT,
+               "link.config: config mirror.topic.prefix='p\\n'")
+    ok_message(fails(api.stub.GetLink, pb.GetLinkRequest(name="links/dr-east\n")), grpc.StatusCode.INVALID_ARGUMENT, "name: ")
+    # nothing was stored
+    assert [link.name for link in api.stub.ListLinks(pb.ListLinksRequest()).links] == ["links/dr-east"]
+    assert list(api.stub.ListMirrorTopics(pb.ListMirrorTopicsRequest(parent="links/dr-east")).mirror_topics) == []
+    assert dict(api.stub.GetLink(pb.GetLinkRequest(name="links/dr-east")).config) == {}
+
+
+def test_a_huge_value_gets_a_short_answer(api: Api) -> None:
+    """Once a 1 MB message: above gRPC's metadata limit, so the client saw a transport error instead."""
+    huge = "a" * 1_000_000
+    err = fails(api.stub.CreateLink, pb.CreateLinkRequest(link_id=huge, link=pb.Link(source=plain(), destination=plain())))
+    details = ok_message(err, grpc.StatusCode.INVALID_ARGUMENT, "link_id: ", "(1000000 characters)", "lower-case letters")
+    assert "a" * 40 not in details
+    new_link(api)
+    for call, request, field in [
+        (api.stub.GetLink, pb.GetLinkRequest(name="links/" + huge), "name: "),
+        (api.stub.CreateMirrorTopic, pb.CreateMirrorTopicRequest(parent="links/dr-east", mirror_topic=pb.MirrorTopic(source_topic=huge)),
+         "mirror_topic.source_topic: "),
+        (api.stub.UpdateLink, pb.UpdateLinkRequest(link=pb.Link(name="links/dr-east", source=plain(huge)),
+                                                   update_mask=field_mask_pb2.FieldMask(paths=["source.bootstrap_servers"])),
+         "link.source.bootstrap_servers: "),
+        (api.stub.UpdateLink, pb.UpdateLinkRequest(link=pb.Link(name="links/dr-east", config={huge: "1"}),
+                                                   update_mask=field_mask_pb2.FieldMask(paths=["config"])),
+         "link.config: config key "),
+        (api.stub.DeleteLink, pb.DeleteLinkRequest(name="links/dr-east", etag=huge), "etag: "),
+        (api.stub.ListLinks, pb.ListLinksRequest(page_token=huge), "page_token: "),
+    ]:
+        details = ok_message(fails(call, request), grpc.StatusCode.INVALID_ARGUMENT, field)
+        assert "a" * 40 not in details
+
+
+def test_crafted_page_tokens_are_invalid_argument(api: Api) -> None:
+    import base64
+
+    for name in "abc":
+        new_link(api, name)
+    new_mirror(api, "a", "t1")
+    new_mirror(api, "a", "t2")
+    nested = base64.urlsafe_b64encode(b"[" * 100_000).decode()  # once a RecursionError -> INTERNAL
+    legacy = base64.urlsafe_b64encode(b'{"c":"links","a":"a"}').decode().rstrip("=")
+    page = api.stub.ListLinks(pb.ListLinksRequest(page_size=1))
+    assert page.next_page_token and len(page.next_page_token) <= 1024
+    mirrors = api.stub.ListMirrorTopics(pb.ListMirrorTopicsRequest(parent="links/a", page_size=1))
+    for token in [nested, legacy, "zzz", page.next_page_token[:-4], page.next_page_token + "\n", mirrors.next_page_token]:
+        details = ok_message(fails(api.stub.ListLinks, pb.ListLinksRequest(page_token=token)),
+                             grpc.StatusCode.INVALID_ARGUMENT, "page_token: ")
+        assert "start the list again" in details or "pass the next_page_token" in details
+    for token in [nested, page.next_page_token]:
+        ok_message(fails(api.stub.ListMirrorTopics, pb.ListMirrorTopicsRequest(parent="links/a", page_token=token)),
+                   grpc.StatusCode.INVALID_ARGUMENT, "page_token: ")
+    ok_message(fails(api.stub.ListMirrorTopics, pb.ListMirrorTopicsRequest(parent="links/b", page_token=mirrors.next_page_token)),
+               grpc.StatusCode.INVALID_ARGUMENT, "page_token: the page token belongs to another list")
+    # the real ones work
+    assert [x.name for x in api.stub.ListLinks(pb.ListLinksRequest(page_token=page.next_page_token)).links] == ["links/b", "links/c"]
+
+
+def test_config_numbers_are_strict(api: Api) -> None:
+    key = "mirror.producer.linger.ms"
+    for value in ["+5", " 5", "5\n", "1_000", "\uff15", "\u0665", "-1", "5.0"]:
+        err = fails(api.stub.CreateLink, pb.CreateLinkRequest(
+            link_id="x", link=pb.Link(source=plain(), destination=plain(), config={key: value})))
+        ok_message(err, grpc.StatusCode.INVALID_ARGUMENT, f"link.config: config {key}=", "written with the digits 0-9 only")
+    assert new_link(api, config={key: "5"}).config[key] == "5"
+
+
+def test_a_malformed_etag_is_invalid_argument(api: Api) -> None:
+    link = new_link(api)
+    err = fails(api.stub.DeleteLink, pb.DeleteLinkRequest(name=link.name, etag='"1"\n'))
+    ok_message(err, grpc.StatusCode.INVALID_ARGUMENT, "etag: ", "is not an etag")
+    err = fails(api.stub.UpdateLink, pb.UpdateLinkRequest(link=pb.Link(name=link.name, paused=True, etag="one"),
+                                                          update_mask=field_mask_pb2.FieldMask(paths=["paused"])))
+    ok_message(err, grpc.StatusCode.INVALID_ARGUMENT, "link.etag: 'one' is not an etag")
+
+
+def test_an_oversized_request_is_refused_and_the_server_stays_up(api: Api) -> None:
+    from clusterlink.api.server import DEFAULT_MAX_REQUEST_BYTES
+
+    big = pb.ClusterConnection(bootstrap_servers="a:1", security_protocol="SSL", ssl_ca_pem="x" * (DEFAULT_MAX_REQUEST_BYTES + 1))
+    err = fails(api.stub.CreateLink, pb.CreateLinkRequest(link_id="big", link=pb.Link(source=big, destination=plain())))
+    assert err.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT), err.code()
+    # the largest legitimate request still goes through to validation (and gets a short answer)
+    pem = "-----BEGIN CERTIFICATE-----\n" + "A" * (256 * 1024 - 60) + "\n-----END CERTIFICATE-----\n"
+    side = pb.ClusterConnection(bootstrap_servers="a:1", security_protocol="SSL", ssl_ca_pem=pem,
+                                ssl_certificate_pem=pem[: 64 * 1024], ssl_key_pem=KEY_PEM)
+    created = api.stub.CreateLink(pb.CreateLinkRequest(link_id="large", link=pb.Link(source=side, destination=side)))
+    assert created.source.ssl_ca_pem == pem
+    # and one over a field's limit is INVALID_ARGUMENT naming the field
+    side.ssl_ca_pem = pem + "x" * 100
+    err = fails(api.stub.CreateLink, pb.CreateLinkRequest(link_id="larger", link=pb.Link(source=side, destination=plain())))
+    ok_message(err, grpc.StatusCode.INVALID_ARGUMENT, f"link.source.ssl_ca_pem is {len(pem) + 100} characters long; at most 262144")
+    assert api.stub.GetLink(pb.GetLinkRequest(name="links/large")).name == "links/large"
+
+
+def test_a_request_that_is_not_protobuf_is_invalid_argument(api: Api) -> None:
+    raw = api.channel.unary_unary(
+        "/clusterlink.v1.ClusterLinkService/GetLink", request_serializer=lambda b: b, response_deserializer=lambda b: b
+    )
+    for payload in (b"\x0a\x02\xff\xfe", b"\xff\xff\xff\xff"):  # a name that is not UTF-8; not protobuf at all
+        with pytest.raises(grpc.RpcError) as info:
+            raw(payload)
+        ok_message(info.value, grpc.StatusCode.INVALID_ARGUMENT, "not a valid clusterlink.v1.GetLinkRequest")
+
+
+def test_an_unexpected_error_is_internal_with_an_id_in_the_log(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import re
+
+    from clusterlink.api import links
+
+    def boom(*_args: Any) -> None:
+        raise RuntimeError("secret internal detail /var/lib/x")
+
+    monkeypatch.setattr(links, "get_link", boom)
+    with caplog.at_level("ERROR", logger="clusterlink.api"):
+        err = fails(api.stub.GetLink, pb.GetLinkRequest(name="links/dr-east"))
+    details = ok_message(err, grpc.StatusCode.INTERNAL, "error id ")
+    assert "secret internal detail" not in details and "RuntimeError" not in details
+    error_id = re.search(r"error id ([0-9a-f]{8})\b", details).group(1)  # type: ignore[union-attr]
+    (record,) = [r for r in caplog.records if error_id in r.getMessage()]
+    assert record.exc_info is not None and "secret internal detail" in str(record.exc_info[1])
+    assert "GetLink" in record.getMessage()
+
+
+def test_a_full_store_says_so(api: Api) -> None:
+    from sqlalchemy import event
+
+    engine = api.factory.kw["bind"]
+    new_link(api)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+
+        def cap(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
+
+        event.listen(engine, "connect", cap)
+        engine.dispose()
+    else:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "CREATE FUNCTION disk_full() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                "'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER full_links BEFORE INSERT ON links FOR EACH ROW EXECUTE FUNCTION disk_full()"))
+    pem = "-----BEGIN CERTIFICATE-----\n" + "A" * 200_000 + "\n-----END CERTIFICATE-----\n"
+    side = pb.ClusterConnection(bootstrap_servers="a:1", security_protocol="SSL", ssl_ca_pem=pem)
+    err = fails(api.stub.CreateLink, pb.CreateLinkRequest(link_id="more", link=pb.Link(source=side, destination=side)))
+    details = ok_message(err, grpc.StatusCode.UNAVAILABLE, "the store is full")
+    assert "unreachable" not in details
+    # reads still work, and nothing half-made is there
+    assert [link.name for link in api.stub.ListLinks(pb.ListLinksRequest()).links] == ["links/dr-east"]

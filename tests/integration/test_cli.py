@@ -217,9 +217,12 @@ def test_mirror_topic_lifecycle(service_endpoint: str, kafka_source: Any, link: 
         lambda m: any(p["partition"] == 0 and p["mirror_end_offset"] == 15 for p in m["partitions"]),
     )
 
-    # delete, keeping the destination topic
+    # delete, keeping the destination topic: the answer says what is still to come
     out = ok("mirror", "delete", link, topic, endpoint=service_endpoint)
-    assert out == f'deleted mirror topic "{topic}" on link "{link}" (destination topic kept)\n'
+    assert out == (
+        f'deletion of mirror topic "{topic}" on link "{link}" requested (state DELETING): mirroring stops, '
+        "then the mirror topic is removed; the destination topic is kept\n"
+    )
     poll(
         "the mirror to disappear",
         lambda: run("mirror", "describe", link, topic, endpoint=service_endpoint),
@@ -310,3 +313,83 @@ def test_unreachable_endpoint() -> None:
         )
     from_env = run("link", "list", env={"CLUSTERLINK_ENDPOINT": endpoint})
     assert_one_error_line(from_env, f"error: cannot reach the ClusterLink service at {endpoint}")
+
+
+# --------------------------------------------------------------------------- hardening (issue 7)
+
+
+def topic_exists(bootstrap: str, topic: str) -> bool:
+    return topic in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
+
+
+def test_delete_destination_topic_says_what_is_still_to_come(
+    service_endpoint: str, kafka_source: Any, kafka_destination: Any, link: str
+) -> None:
+    topic = unique("gone")
+    create_source_topic(kafka_source.bootstrap, topic, partitions=1)
+    produce(kafka_source.bootstrap, topic, 3)
+    ok("mirror", "create", link, topic, endpoint=service_endpoint)
+    poll("the destination topic", lambda: topic_exists(kafka_destination.bootstrap, topic), bool)
+
+    # without --wait: only requested; it must not claim the destination topic is deleted
+    out = ok("mirror", "delete", link, topic, "--delete-destination-topic", endpoint=service_endpoint)
+    assert out == (
+        f'deletion of mirror topic "{topic}" on link "{link}" requested (state DELETING): mirroring stops, '
+        "then the destination topic is deleted and the mirror topic removed; --wait waits until that is done\n"
+    )
+    assert "destination topic deleted" not in out
+    # --wait (repeating the delete is harmless) returns once it is done, and then says so
+    out = ok("mirror", "delete", link, topic, "--delete-destination-topic", "--wait", "--timeout", str(WAIT),
+             endpoint=service_endpoint)
+    assert out == f'deleted mirror topic "{topic}" on link "{link}" (destination topic deleted)\n'
+    assert not topic_exists(kafka_destination.bootstrap, topic)
+    gone = run("mirror", "describe", link, topic, endpoint=service_endpoint)
+    assert_one_error_line(gone, "error: NOT_FOUND: ")
+
+
+def test_malformed_names_tokens_and_numbers_are_one_error_line(service_endpoint: str) -> None:
+    """The examples of issue 7, through the CLI: each is refused with one short line and exit code 1."""
+    name = unique("cli")
+    ok("link", "create", name, "--source-bootstrap", "127.0.0.1:1", "--destination-bootstrap", "127.0.0.1:2",
+       endpoint=service_endpoint)
+    try:
+        cases = [
+            (("link", "create", "abc\n", "--source-bootstrap", "a:1", "--destination-bootstrap", "b:1"), "link_id"),
+            (("link", "create", "a" * 100_000, "--source-bootstrap", "a:1", "--destination-bootstrap", "b:1"), "link_id"),
+            (("link", "describe", "abc\n"), "name"),
+            (("mirror", "create", name, "a\n"), "mirror_topic.source_topic"),
+            (("mirror", "create", name, "orders", "--name", "a\n"), "mirror_topic_id"),
+            (("mirror", "describe", name, "a\n"), "name"),
+            (("link", "update", name, "--config", "mirror.topic.prefix=p\n"), "mirror.topic.prefix"),
+            (("link", "list", "--page-token", "W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb" * 100), "page_token"),
+            (("link", "list", "--page-token", "not-a-token"), "page_token"),
+            (("mirror", "list", name, "--page-token", "e30"), "page_token"),
+        ]
+        for value in ["+5", " 5", "5\n", "1_000", "\uff15", "\u0665"]:
+            cases.append((("link", "update", name, "--config", f"mirror.producer.linger.ms={value}"),
+                          "mirror.producer.linger.ms"))
+        for args, field in cases:
+            result = run(*args, endpoint=service_endpoint)
+            line = assert_one_error_line(result, "error: INVALID_ARGUMENT: ")
+            assert field in line, (args, line)
+            assert len(line) < 1024, (args, len(line))
+        # nothing of it was stored
+        config = ok_json("link", "describe", name, endpoint=service_endpoint)["config"]
+        assert config == {}
+        assert ok_json("mirror", "list", name, endpoint=service_endpoint) == []
+        # one page at a time, with the token the CLI prints
+        first = ok_json("link", "list", "--page-size", "1", endpoint=service_endpoint)
+        assert len(first["links"]) == 1
+        if first["next_page_token"]:
+            second = ok_json("link", "list", "--page-token", first["next_page_token"], endpoint=service_endpoint)
+            assert second["links"][0]["name"] > first["links"][0]["name"]
+        # the CLI's own numbers are strict too (usage errors: exit 2)
+        for args in (("mirror", "translate", name, "t", "--partition", "+1", "5"),
+                     ("mirror", "translate", name, "t", "--partition", "0", "\u0665"),
+                     ("mirror", "promote", name, "t", "--wait", "--timeout", "nan"),
+                     ("link", "list", "--page-size", " 5")):
+            usage = run(*args, endpoint=service_endpoint)
+            assert usage.returncode == 2, (args, usage.stderr)
+            assert "written with the digits 0-9" in usage.stderr, usage.stderr
+    finally:
+        run("link", "delete", name, "--force", endpoint=service_endpoint)

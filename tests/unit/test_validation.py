@@ -227,7 +227,8 @@ def test_link_spec_collects_all_problems() -> None:
     text = str(info.value)
     assert "link.source.bootstrap_servers: 'foo' is not host:port" in text
     assert "link.destination.bootstrap_servers is required" in text
-    assert "link.config: config key 'nope' is unknown; known keys: mirror.batch.max.records" in text
+    assert "link.config: config key 'nope' is unknown; known keys: " in text
+    assert "mirror.topic.prefix" in text
 
 
 def test_link_spec_config_value() -> None:
@@ -321,17 +322,6 @@ def test_page_size() -> None:
         v.page_size(-1)
 
 
-def test_page_token_roundtrip_and_bad() -> None:
-    token = v.encode_page_token("links", "dr-east")
-    assert v.decode_page_token(token, "links") == "dr-east"
-    assert v.decode_page_token("", "links") is None
-    for bad in ["garbage!", "e30", token + "x"]:
-        with pytest.raises(v.ValidationError, match=r"^page_token"):
-            v.decode_page_token(bad, "links")
-    with pytest.raises(v.ValidationError, match=r"^page_token"):
-        v.decode_page_token(token, "links/other")
-
-
 def test_partition_and_offsets() -> None:
     assert v.check_partition(-1, allow_all=True) == -1
     with pytest.raises(v.ValidationError, match=r"^partition: -1"):
@@ -340,3 +330,202 @@ def test_partition_and_offsets() -> None:
         v.check_partition(-2, allow_all=True)
     with pytest.raises(v.ValidationError, match=r"^source_offsets\[1\]: -5 is negative"):
         v.check_source_offsets([1, -5])
+
+
+# --------------------------------------------------------------------------- hardening (issue 7)
+#
+# Every rule is matched in full: a value that only *starts* with a valid name
+# (for example, one with a trailing newline, which `$` lets through) is refused.
+
+NEWLINE_NAMES = ["abc\n", "abc\r\n", "abc\x00", "\nabc", "ab\tc", "abc\u2028", "abc\x85"]
+
+
+@pytest.mark.parametrize("value", NEWLINE_NAMES)
+def test_link_id_with_control_characters_is_refused(value: str) -> None:
+    with pytest.raises(v.ValidationError, match=r"^link_id: .*lower-case letters"):
+        v.check_link_id(value)
+    with pytest.raises(v.ValidationError, match=r"^name: "):
+        v.parse_link_name(f"links/{value}")
+
+
+@pytest.mark.parametrize("value", [*NEWLINE_NAMES, "a\n", "\u0661"])
+def test_topic_with_control_characters_is_refused(value: str) -> None:
+    assert v.topic_problem(value)
+    assert not v.topic_ok(value)
+    with pytest.raises(v.ValidationError, match=r"^mirror_topic_id: .*249 characters"):
+        v.check_topic(value, "mirror_topic_id")
+    with pytest.raises(v.ValidationError, match=r"^name: the topic "):
+        v.parse_mirror_topic_name(f"links/a/mirrorTopics/{value}")
+
+
+def test_kafka_topic_rules_in_full() -> None:
+    assert v.topic_ok("x" * 249) and not v.topic_ok("x" * 250)
+    assert not v.topic_ok(".") and not v.topic_ok("..") and v.topic_ok("...")
+    for bad in ["a b", "a/b", "é", "a\n", "ａ"]:  # full-width a, too
+        assert not v.topic_ok(bad), bad
+
+
+def test_a_config_prefix_with_a_newline_is_refused() -> None:
+    (problem,) = v.check_config({"mirror.topic.prefix": "p\n"})
+    assert problem.startswith("link.config: config mirror.topic.prefix='p\\n' ")
+    assert "control character" in problem
+
+
+@pytest.mark.parametrize(
+    "value", ["+5", " 5", "5 ", "5\n", "1_000", "\uff15", "\u0665", "5.0", "0x10", "1e3", "-1", "", "5" * 40]
+)
+def test_config_numbers_are_strict(value: str) -> None:
+    (problem,) = v.check_config({"mirror.producer.linger.ms": value})
+    assert problem.startswith("link.config: config mirror.producer.linger.ms=")
+    assert "from 0 to 60000" in problem
+    assert len(problem) < 300
+
+
+def test_messages_quote_only_the_start_of_a_bad_value() -> None:
+    huge = "a" * 1_000_000
+    for call in (
+        lambda: v.check_link_id(huge),
+        lambda: v.parse_link_name("links/" + huge),
+        lambda: v.parse_mirror_topic_name("links/a/mirrorTopics/" + huge),
+        lambda: v.check_topic(huge, "mirror_topic.source_topic"),
+        lambda: v.check_mask([huge]),
+        lambda: v.check_etag(huge, "link.etag"),
+    ):
+        with pytest.raises(v.ValidationError) as info:
+            call()
+        text = str(info.value)
+        assert len(text) < 400, text
+        assert "a" * 40 not in text
+        assert "(1000" in text or "characters" in text
+    assert v.shown("x\n" * 100) == "'" + "x\\n" * 16 + "'... (200 characters)"
+    assert v.shown("\uff15") == "'\\uff15'"
+
+
+def test_connection_text_fields_are_bounded_and_never_quote_secrets() -> None:
+    found = problems(conn(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_username="u\n",
+                          sasl_password="hunter2\x00" + "x" * 5000))
+    assert any(p.startswith("link.source.sasl_username contains a control character") for p in found)
+    assert any(p.startswith("link.source.sasl_password is 5008 characters long") for p in found)
+    assert not any("hunter2" in p for p in found)
+    found = problems(conn(security_protocol="SSL", ssl_ca_pem=PEM_CERT + "\x00"))
+    assert any(p.startswith("link.source.ssl_ca_pem contains a control character") for p in found)
+    assert problems(conn(security_protocol="SSL", ssl_ca_pem=PEM_CERT.replace("\n", "\r\n"))) == []
+    (p,) = problems(conn(security_protocol="SASL_SSL\n"))
+    assert p.startswith("link.source.security_protocol: 'SASL_SSL\\n' is not one of")
+
+
+@pytest.mark.parametrize("value", ["a:9092\n", "a:9092\x00", "a:٩٠٩٢", "١.١.١.١:9092", "[::１]:9092"])
+def test_bootstrap_in_full(value: str) -> None:
+    assert v.check_bootstrap(value, "link.source.bootstrap_servers")
+
+
+def test_bootstrap_problems_are_bounded() -> None:
+    many = ",".join(f"bad{i}" for i in range(90))
+    found = v.check_bootstrap(many, "link.source.bootstrap_servers")
+    assert len(found) == 4 and found[-1] == "link.source.bootstrap_servers: 87 more bad entries"
+    assert v.check_bootstrap(",".join(["a:1"] * 101), "f") == ["f: 101 entries given; at most 100 are allowed"]
+    assert "at most 4096 characters" in v.check_bootstrap("a" * 5000, "f")[0]
+
+
+def test_link_spec_message_is_bounded() -> None:
+    bad = spec(config={f"k{i}": "1" for i in range(60)}, source=conn(bootstrap_servers="x" * 3000 + ",y"))
+    with pytest.raises(v.ValidationError) as info:
+        v.check_link_spec(bad)
+    assert len(str(info.value)) <= v.MESSAGE_LIMIT + 40
+    assert "and 57 more" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ['"3"', "3", 'W/"3"'])
+def test_etag_ok(value: str) -> None:
+    assert v.check_etag(value, "etag") == value
+    assert v.etag_matches(value, 3)
+
+
+@pytest.mark.parametrize("value", ['"3"\n', " 3", '"3', "three", '"-3"', "3" * 19, "\uff13"])
+def test_etag_bad(value: str) -> None:
+    with pytest.raises(v.ValidationError, match=r"^etag: .* is not an etag; send the etag you read"):
+        v.check_etag(value, "etag")
+
+
+def test_mask_paths_are_bounded() -> None:
+    with pytest.raises(v.ValidationError, match=r"^update_mask: path 'paused\\n' cannot be updated"):
+        v.check_mask(["paused\n"])
+    with pytest.raises(v.ValidationError, match=r"^update_mask: 101 paths given; at most 100"):
+        v.check_mask(["paused"] * 101)
+
+
+# --------------------------------------------------------------------------- page tokens
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def tokens() -> tuple[v.PageTokens, Clock]:
+    from cryptography.fernet import Fernet
+
+    clock = Clock()
+    return v.PageTokens(Fernet(Fernet.generate_key()), ttl=3600, clock=clock), clock
+
+
+def test_page_token_roundtrip(tokens: tuple[v.PageTokens, Clock]) -> None:
+    codec, _ = tokens
+    token = codec.encode("links", "dr-east")
+    assert codec.decode(token, "links") == "dr-east"
+    assert codec.decode("", "links") is None
+    assert "dr-east" not in token  # opaque
+    longest = codec.encode("links/" + "a" * 63, "t" * 249)
+    assert len(longest) <= v.PAGE_TOKEN_MAX_LEN
+    assert codec.decode(longest, "links/" + "a" * 63) == "t" * 249
+
+
+def test_page_token_malformed(tokens: tuple[v.PageTokens, Clock]) -> None:
+    import base64
+
+    codec, _ = tokens
+    token = codec.encode("links", "dr-east")
+    nested = base64.urlsafe_b64encode(b"[" * 100_000).decode()  # once a RecursionError
+    legacy = base64.urlsafe_b64encode(b'{"c":"links","a":"dr-east"}').decode().rstrip("=")
+    for bad in ["garbage!", "e30", token + "x", token[:-5], nested, legacy, "x" * 2000, token + "\n", "ａ"]:
+        with pytest.raises(v.ValidationError, match=r"^page_token: .* is not a page token of this service") as info:
+            codec.decode(bad, "links")
+        assert len(str(info.value)) < 300
+
+
+def test_page_token_of_another_service(tokens: tuple[v.PageTokens, Clock]) -> None:
+    from cryptography.fernet import Fernet
+
+    codec, clock = tokens
+    other = v.PageTokens(Fernet(Fernet.generate_key()), clock=clock)
+    with pytest.raises(v.ValidationError, match=r"^page_token: .* is not a page token of this service"):
+        codec.decode(other.encode("links", "dr-east"), "links")
+
+
+def test_page_token_from_another_list(tokens: tuple[v.PageTokens, Clock]) -> None:
+    codec, _ = tokens
+    with pytest.raises(v.ValidationError, match=r"^page_token: the page token belongs to another list"):
+        codec.decode(codec.encode("links/a", "orders"), "links/b")
+    with pytest.raises(v.ValidationError, match=r"^page_token: the page token belongs to another list"):
+        codec.decode(codec.encode("links/a", "orders"), "links")
+
+
+def test_page_token_stale(tokens: tuple[v.PageTokens, Clock]) -> None:
+    codec, clock = tokens
+    token = codec.encode("links", "dr-east")
+    clock.now += 3600
+    assert codec.decode(token, "links") == "dr-east"
+    clock.now += 2
+    with pytest.raises(v.ValidationError, match=r"^page_token: the page token has expired .*start the list again"):
+        codec.decode(token, "links")
+
+
+def test_page_token_with_a_name_that_breaks_the_rule(tokens: tuple[v.PageTokens, Clock]) -> None:
+    codec, _ = tokens
+    for collection, after in [("links", "abc\n"), ("links", "Bad"), ("links/a", "a b"), ("links/a", "..")]:
+        with pytest.raises(v.ValidationError, match=r"^page_token: "):
+            codec.decode(codec.encode(collection, after), collection)

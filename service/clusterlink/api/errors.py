@@ -2,22 +2,27 @@
 
 Handlers raise `ApiError` (with a code) or a pure `ValidationError`; the
 `rpc` decorator turns whatever escapes into a status with an actionable
-message, so a client never sees UNKNOWN. Database errors are reduced to
+message, so a client never sees UNKNOWN. A store that cannot be reached or
+is full answers UNAVAILABLE saying which; database errors are reduced to
 their first line, without SQL or parameters (which could hold sealed
-secrets), and a crash is logged here and answered as INTERNAL.
+secrets). Anything unexpected is logged with its traceback under a short
+error id and answered as INTERNAL with that id only, never the details.
+Every message is kept short (gRPC carries it in a header).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import secrets
+import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
 from sqlalchemy import exc as sa_exc
 
-from clusterlink.api.validation import ValidationError
+from clusterlink.api.validation import MESSAGE_LIMIT, ValidationError
 from clusterlink.store.lifecycle import TransitionError
 from clusterlink.store.secrets import SecretKeyError
 
@@ -71,30 +76,69 @@ def store_problem(exc: BaseException) -> str:
 
 
 _UNREACHABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError)
+# PostgreSQL's SQLSTATE for "could not extend file: No space left on device".
+_PG_DISK_FULL = "53100"
+STORE_FULL = "the store is full"
+
+
+def store_is_full(exc: BaseException) -> bool:
+    """A write failed for want of space: SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100)."""
+    orig = getattr(exc, "orig", None) or exc
+    if getattr(orig, "sqlstate", None) == _PG_DISK_FULL or getattr(orig, "pgcode", None) == _PG_DISK_FULL:
+        return True
+    if getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    return isinstance(orig, sqlite3.Error) and "database or disk is full" in str(orig)
+
+
+def new_error_id() -> str:
+    """A short id that ties an INTERNAL answer to its traceback in the service log."""
+    return secrets.token_hex(4)
+
+
+def bounded(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`message`, shortened to `limit` characters when longer (a safety net; validators keep theirs short)."""
+    if len(message) <= limit:
+        return message
+    return message[: limit - 20] + " ... (shortened)"
 
 
 def to_status(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, ApiError):
-        return exc.code, exc.message
+        return exc.code, bounded(exc.message)
     if isinstance(exc, ValidationError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+        return grpc.StatusCode.INVALID_ARGUMENT, bounded(str(exc))
     if isinstance(exc, TransitionError):
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+        return grpc.StatusCode.FAILED_PRECONDITION, bounded(str(exc))
     if isinstance(exc, Conflict):
-        return grpc.StatusCode.ABORTED, exc.message
+        return grpc.StatusCode.ABORTED, bounded(exc.message)
     if isinstance(exc, SecretKeyError):
         log.error("%s: %s", method, exc)
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+        return grpc.StatusCode.FAILED_PRECONDITION, bounded(str(exc))
+    if isinstance(exc, sa_exc.DBAPIError) and store_is_full(exc):
+        log.error("%s: the store is full: %s", method, store_problem(exc))
+        return (
+            grpc.StatusCode.UNAVAILABLE,
+            f"{STORE_FULL}: the database has no space left for this change; "
+            "nothing was changed; retry once space has been freed",
+        )
     if isinstance(exc, _UNREACHABLE) or (
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
     ):
         problem = store_problem(exc)
         log.warning("%s: store unreachable: %s", method, problem)
-        return grpc.StatusCode.UNAVAILABLE, f"the store is unreachable: {problem}; retry later"
-    log.exception("%s failed", method)
+        return grpc.StatusCode.UNAVAILABLE, bounded(f"the store is unreachable: {problem}; retry later")
+    error_id = new_error_id()
+    log.error("%s failed (error id %s)", method, error_id, exc_info=exc)
     if isinstance(exc, sa_exc.SQLAlchemyError):
-        return grpc.StatusCode.INTERNAL, f"the store refused the request: {store_problem(exc)}"
-    return grpc.StatusCode.INTERNAL, f"internal error in {method} ({type(exc).__name__}); see the service log"
+        return (
+            grpc.StatusCode.INTERNAL,
+            f"the store refused the request (error id {error_id}); the service log has the details under this id",
+        )
+    return (
+        grpc.StatusCode.INTERNAL,
+        f"internal error in {method} (error id {error_id}); the service log has the details under this id",
+    )
 
 
 def rpc(fn: F) -> F:

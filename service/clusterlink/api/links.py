@@ -96,8 +96,9 @@ def create_link(session: Session, box: SecretBox, req: pb.CreateLinkRequest) -> 
     link_id = v.check_link_id(req.link_id, "link_id")
     if req.link.name and req.link.name != v.link_name(link_id):
         raise errors.invalid(
-            f"link.name: {req.link.name!r} is output only in CreateLink; leave it empty and set link_id"
+            f"link.name: {v.shown(req.link.name)} is output only in CreateLink; leave it empty and set link_id"
         )
+    v.check_etag(req.link.etag, "link.etag")
     spec = v.check_link_spec(convert.spec_from_pb(req.link), "link")
     if session.scalars(select(m.Link.id).where(m.Link.name == link_id)).one_or_none() is not None:
         raise errors.already_exists(
@@ -118,9 +119,12 @@ def get_link(session: Session, box: SecretBox, req: pb.GetLinkRequest) -> pb.Lin
     return render(session, box, load_link(session, link_id))
 
 
-def list_links(session: Session, box: SecretBox, req: pb.ListLinksRequest) -> pb.ListLinksResponse:
+def list_links(
+    session: Session, box: SecretBox, req: pb.ListLinksRequest, tokens: v.PageTokens | None = None
+) -> pb.ListLinksResponse:
+    tokens = tokens or v.PageTokens(box.fernet)
     size = v.page_size(req.page_size)
-    after = v.decode_page_token(req.page_token, "links")
+    after = tokens.decode(req.page_token, "links")
     key = sortable(session, m.Link.name)
     query = select(m.Link).order_by(key).limit(size + 1)
     if after is not None:
@@ -152,13 +156,14 @@ def list_links(session: Session, box: SecretBox, req: pb.ListLinksRequest) -> pb
         )
         for r in rows
     ]
-    token = v.encode_page_token("links", rows[-1].name) if more and rows else ""
+    token = tokens.encode("links", rows[-1].name) if more and rows else ""
     return pb.ListLinksResponse(links=links, next_page_token=token)
 
 
 def update_link(session: Session, box: SecretBox, req: pb.UpdateLinkRequest) -> pb.Link:
     link_id = v.parse_link_name(req.link.name, "link.name")
     paths = v.check_mask(list(req.update_mask.paths))
+    v.check_etag(req.link.etag, "link.etag")
     row = load_link(session, link_id, lock="update")
     _check_etag(req.link.etag, row)
     current = stored_spec(box, row)
@@ -177,6 +182,7 @@ def update_link(session: Session, box: SecretBox, req: pb.UpdateLinkRequest) -> 
 
 def delete_link(session: Session, req: pb.DeleteLinkRequest) -> None:
     link_id = v.parse_link_name(req.name, "name")
+    v.check_etag(req.etag, "etag")
     row = load_link(session, link_id, lock="update")
     _check_etag(req.etag, row)
     count = session.scalar(

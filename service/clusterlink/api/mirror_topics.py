@@ -65,7 +65,7 @@ def create_mirror_topic(session: Session, req: pb.CreateMirrorTopicRequest) -> p
         problem = v.topic_problem(topic)
         if problem:
             raise errors.invalid(
-                f"mirror_topic_id: the default name {topic!r} (mirror.topic.prefix {prefix!r} + source topic) "
+                f"mirror_topic_id: the default name (mirror.topic.prefix {v.shown(prefix)} + source topic) "
                 f"{problem}; set mirror_topic_id ({v.TOPIC_RULE})"
             )
     name = v.mirror_topic_name(link_id, topic)
@@ -103,10 +103,12 @@ def get_mirror_topic(session: Session, req: pb.GetMirrorTopicRequest) -> pb.Mirr
     return render(session, load_mirror_topic(session, link_id, topic), link_id)
 
 
-def list_mirror_topics(session: Session, req: pb.ListMirrorTopicsRequest) -> pb.ListMirrorTopicsResponse:
+def list_mirror_topics(
+    session: Session, req: pb.ListMirrorTopicsRequest, tokens: v.PageTokens
+) -> pb.ListMirrorTopicsResponse:
     link_id = v.parse_link_name(req.parent, "parent")
     size = v.page_size(req.page_size)
-    after = v.decode_page_token(req.page_token, v.link_name(link_id))
+    after = tokens.decode(req.page_token, v.link_name(link_id))
     link = load_link(session, link_id)
     key = sortable(session, m.MirrorTopic.name)
     query = select(m.MirrorTopic).where(m.MirrorTopic.link_id == link.id).order_by(key).limit(size + 1)
@@ -123,7 +125,7 @@ def list_mirror_topics(session: Session, req: pb.ListMirrorTopicsRequest) -> pb.
             partitions[part.mirror_topic_id].append(part)
     return pb.ListMirrorTopicsResponse(
         mirror_topics=[convert.mirror_topic_to_pb(r, link_id, partitions[r.id]) for r in rows],
-        next_page_token=v.encode_page_token(v.link_name(link_id), rows[-1].name) if more and rows else "",
+        next_page_token=tokens.encode(v.link_name(link_id), rows[-1].name) if more and rows else "",
     )
 
 

@@ -19,6 +19,7 @@ from google.protobuf import empty_pb2
 from sqlalchemy.orm import Session, sessionmaker
 
 from clusterlink.api import links, mirror_topics
+from clusterlink.api import validation as v
 from clusterlink.api.errors import Conflict, rpc
 from clusterlink.store.db import transaction
 from clusterlink.store.secrets import SecretBox
@@ -46,6 +47,7 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
         self._factory = factory
         self._box = box
         self._on_change = on_change
+        self._tokens = v.PageTokens(box.fernet)
 
     # ------------------------------------------------------------------ units of work
 
@@ -80,7 +82,7 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
     @rpc
     def CreateLink(self, request: pb.CreateLinkRequest, context: grpc.ServicerContext) -> pb.Link:
         return self._write(
-            f"CreateLink links/{request.link_id}",
+            f"CreateLink link_id={v.shown(request.link_id)}",
             lambda s: links.create_link(s, self._box, request),
             request.validate_only,
         )
@@ -91,12 +93,12 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
 
     @rpc
     def ListLinks(self, request: pb.ListLinksRequest, context: grpc.ServicerContext) -> pb.ListLinksResponse:
-        return self._read(lambda s: links.list_links(s, self._box, request))
+        return self._read(lambda s: links.list_links(s, self._box, request, self._tokens))
 
     @rpc
     def UpdateLink(self, request: pb.UpdateLinkRequest, context: grpc.ServicerContext) -> pb.Link:
         return self._write(
-            f"UpdateLink {request.link.name} mask={list(request.update_mask.paths)}",
+            f"UpdateLink {v.shown(request.link.name)} mask={v.shown(','.join(request.update_mask.paths), 200)}",
             lambda s: links.update_link(s, self._box, request),
             request.validate_only,
         )
@@ -104,7 +106,7 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
     @rpc
     def DeleteLink(self, request: pb.DeleteLinkRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         self._write(
-            f"DeleteLink {request.name} force={request.force}",
+            f"DeleteLink {v.shown(request.name)} force={request.force}",
             lambda s: links.delete_link(s, request),
             request.validate_only,
         )
@@ -113,7 +115,7 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
     @rpc
     def PauseLink(self, request: pb.PauseLinkRequest, context: grpc.ServicerContext) -> pb.Link:
         return self._write(
-            f"PauseLink {request.name}",
+            f"PauseLink {v.shown(request.name)}",
             lambda s: links.set_paused(s, self._box, request.name, True),
             request.validate_only,
         )
@@ -121,7 +123,7 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
     @rpc
     def ResumeLink(self, request: pb.ResumeLinkRequest, context: grpc.ServicerContext) -> pb.Link:
         return self._write(
-            f"ResumeLink {request.name}",
+            f"ResumeLink {v.shown(request.name)}",
             lambda s: links.set_paused(s, self._box, request.name, False),
             request.validate_only,
         )
@@ -133,7 +135,7 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
         self, request: pb.CreateMirrorTopicRequest, context: grpc.ServicerContext
     ) -> pb.MirrorTopic:
         return self._write(
-            f"CreateMirrorTopic {request.parent} source_topic={request.mirror_topic.source_topic}",
+            f"CreateMirrorTopic {v.shown(request.parent)} source_topic={v.shown(request.mirror_topic.source_topic)}",
             lambda s: mirror_topics.create_mirror_topic(s, request),
             request.validate_only,
         )
@@ -146,12 +148,12 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
     def ListMirrorTopics(
         self, request: pb.ListMirrorTopicsRequest, context: grpc.ServicerContext
     ) -> pb.ListMirrorTopicsResponse:
-        return self._read(lambda s: mirror_topics.list_mirror_topics(s, request))
+        return self._read(lambda s: mirror_topics.list_mirror_topics(s, request, self._tokens))
 
     def _transition(self, action: str, request: object) -> pb.MirrorTopic:
         name = request.name  # type: ignore[attr-defined]
         return self._write(
-            f"{action} {name}",
+            f"{action} {v.shown(name)}",
             lambda s: mirror_topics.transition(s, name, action),
             request.validate_only,  # type: ignore[attr-defined]
         )
@@ -183,7 +185,7 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
         self, request: pb.DeleteMirrorTopicRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         self._write(
-            f"DeleteMirrorTopic {request.name} delete_destination_topic={request.delete_destination_topic}",
+            f"DeleteMirrorTopic {v.shown(request.name)} delete_destination_topic={request.delete_destination_topic}",
             lambda s: mirror_topics.delete_mirror_topic(s, request),
             request.validate_only,
         )

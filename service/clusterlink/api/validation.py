@@ -8,13 +8,15 @@ Secret values (SASL passwords, TLS private keys) never appear in a message.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from cryptography.fernet import InvalidToken
 
 from clusterlink.config import link_config
 
@@ -23,25 +25,83 @@ class ValidationError(ValueError):
     """Malformed input; the message names the field and the rule."""
 
 
+# --------------------------------------------------------------------------- quoting and messages
+
+# A bad value is quoted with at most this many characters, escaped to ASCII so
+# that control characters, other scripts' digits and look-alikes are visible.
+QUOTE_LIMIT = 32
+# Whole messages stay below this (gRPC carries them in a header; clients
+# refuse headers above 8-16 KiB).
+MESSAGE_LIMIT = 900
+
+
+def shown(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """`value` quoted for a message or a log line: ASCII only, at most `limit` characters of it."""
+    if len(value) <= limit:
+        return ascii(value)
+    return f"{ascii(value[:limit])}... ({len(value)} characters)"
+
+
+def join_problems(problems: Sequence[str], limit: int = MESSAGE_LIMIT) -> str:
+    """Problems joined with '; ', as many as fit in `limit` characters (the first always)."""
+    out: list[str] = []
+    length = 0
+    for index, problem in enumerate(problems):
+        if out and length + len(problem) + 2 > limit:
+            rest = len(problems) - index
+            out.append(f"and {rest} more problem{'s' if rest != 1 else ''}")
+            break
+        out.append(problem)
+        length += len(problem) + 2
+    return "; ".join(out)
+
+
+def has_control(value: str, allowed: str = "") -> bool:
+    """True when `value` holds a control character (Unicode Cc: C0, DEL, C1) not in `allowed`."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value)
+
+
+def text_problem(value: str, max_len: int, allowed_controls: str = "") -> str | None:
+    """The generic rule of every free-text field: at most `max_len` characters, no control characters."""
+    if len(value) > max_len:
+        return f"is {len(value)} characters long; at most {max_len} are allowed"
+    if has_control(value, allowed_controls):
+        return "contains a control character (such as a newline or NUL), which is not allowed"
+    return None
+
+
 # --------------------------------------------------------------------------- names
 
-LINK_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+LINK_ID_MAX_LEN = 63
+LINK_ID_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 LINK_ID_RULE = (
     "use 1 to 63 lower-case letters, digits and hyphens, starting with a letter "
     "and ending with a letter or digit (example: dr-east)"
 )
 TOPIC_MAX_LEN = 249
-_TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
+TOPIC_RE = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 TOPIC_RULE = 'use 1 to 249 characters from a-z, A-Z, 0-9, ".", "_" and "-"; "." and ".." are not allowed'
 
 LINK_PREFIX = "links/"
 MIRRORS = "mirrorTopics"
+LINK_NAME_FORMAT = "format: links/{link}, example: links/dr-east"
+MIRROR_NAME_FORMAT = "format: links/{link}/mirrorTopics/{topic}, example: links/dr-east/mirrorTopics/orders"
+LINK_NAME_MAX_LEN = len(LINK_PREFIX) + LINK_ID_MAX_LEN
+MIRROR_NAME_MAX_LEN = LINK_NAME_MAX_LEN + len(f"/{MIRRORS}/") + TOPIC_MAX_LEN
+
+
+def link_id_ok(value: str) -> bool:
+    return LINK_ID_RE.fullmatch(value) is not None
+
+
+def topic_ok(value: str) -> bool:
+    return TOPIC_RE.fullmatch(value) is not None and value not in (".", "..")
 
 
 def link_id_problem(value: str) -> str | None:
-    if LINK_ID_RE.match(value):
+    if link_id_ok(value):
         return None
-    return f"{value!r} is not a valid link id: {LINK_ID_RULE}"
+    return f"{shown(value)} is not a valid link id: {LINK_ID_RULE}"
 
 
 def check_link_id(value: str, field: str = "link_id") -> str:
@@ -58,11 +118,11 @@ def topic_problem(value: str) -> str | None:
     if not value:
         return "is empty"
     if value in (".", ".."):
-        return f"{value!r} is not allowed as a topic name"
+        return f"{shown(value)} is not allowed as a topic name"
     if len(value) > TOPIC_MAX_LEN:
-        return f"is {len(value)} characters long; at most {TOPIC_MAX_LEN} are allowed"
-    if not _TOPIC_RE.match(value):
-        return f"{value!r} contains characters Kafka does not allow in a topic name"
+        return f"{shown(value)} is {len(value)} characters long; at most {TOPIC_MAX_LEN} are allowed"
+    if not TOPIC_RE.fullmatch(value):
+        return f"{shown(value)} contains characters Kafka does not allow in a topic name"
     return None
 
 
@@ -86,12 +146,15 @@ def mirror_topic_name(link_id: str, topic: str) -> str:
 def parse_link_name(name: str, field: str = "name") -> str:
     """`links/{link}` -> link id."""
     if not name:
-        raise ValidationError(f"{field} is required (format: links/{{link}}, example: links/dr-east)")
+        raise ValidationError(f"{field} is required ({LINK_NAME_FORMAT})")
+    if len(name) > LINK_NAME_MAX_LEN:
+        raise ValidationError(
+            f"{field}: {shown(name)} is not a link name: at most {LINK_NAME_MAX_LEN} characters "
+            f"({LINK_NAME_FORMAT})"
+        )
     parts = name.split("/")
     if len(parts) != 2 or parts[0] != "links":
-        raise ValidationError(
-            f"{field}: {name!r} is not a link name (format: links/{{link}}, example: links/dr-east)"
-        )
+        raise ValidationError(f"{field}: {shown(name)} is not a link name ({LINK_NAME_FORMAT})")
     problem = link_id_problem(parts[1])
     if problem:
         raise ValidationError(f"{field}: {problem}")
@@ -100,12 +163,16 @@ def parse_link_name(name: str, field: str = "name") -> str:
 
 def parse_mirror_topic_name(name: str, field: str = "name") -> tuple[str, str]:
     """`links/{link}/mirrorTopics/{topic}` -> (link id, topic)."""
-    fmt = "format: links/{link}/mirrorTopics/{topic}, example: links/dr-east/mirrorTopics/orders"
     if not name:
-        raise ValidationError(f"{field} is required ({fmt})")
+        raise ValidationError(f"{field} is required ({MIRROR_NAME_FORMAT})")
+    if len(name) > MIRROR_NAME_MAX_LEN:
+        raise ValidationError(
+            f"{field}: {shown(name)} is not a mirror topic name: at most {MIRROR_NAME_MAX_LEN} characters "
+            f"({MIRROR_NAME_FORMAT})"
+        )
     parts = name.split("/")
     if len(parts) != 4 or parts[0] != "links" or parts[2] != MIRRORS:
-        raise ValidationError(f"{field}: {name!r} is not a mirror topic name ({fmt})")
+        raise ValidationError(f"{field}: {shown(name)} is not a mirror topic name ({MIRROR_NAME_FORMAT})")
     problem = link_id_problem(parts[1])
     if problem:
         raise ValidationError(f"{field}: {problem}")
@@ -118,25 +185,32 @@ def parse_mirror_topic_name(name: str, field: str = "name") -> tuple[str, str]:
 # --------------------------------------------------------------------------- bootstrap servers
 
 BOOTSTRAP_EXAMPLE = "10.0.0.1:9092"
-_LABEL_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
-_PORT_RE = re.compile(r"^[0-9]{1,5}$")
+BOOTSTRAP_MAX_LEN = 4096
+BOOTSTRAP_MAX_ENTRIES = 100
+# Problems of one list reported in one answer (the rest are summed up).
+_MAX_ENTRY_PROBLEMS = 3
+_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_DIGITS_RE = re.compile(r"[0-9]+")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
 
 
 def _host_ok(host: str) -> bool:
     if not host or len(host) > 253:
         return False
     labels = host.split(".")
-    if all(label.isdigit() for label in labels):
+    if all(_DIGITS_RE.fullmatch(label) for label in labels):
         # Looks like an IPv4 address, so it must be one.
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
             return False
         return True
-    return all(_LABEL_RE.match(label) for label in labels)
+    return all(_LABEL_RE.fullmatch(label) for label in labels)
 
 
 def _ipv6_ok(host: str) -> bool:
+    if not re.fullmatch(r"[0-9A-Fa-f:.]{2,45}", host):
+        return False  # no zone ids, no other scripts' digits
     try:
         ipaddress.IPv6Address(host)
     except ValueError:
@@ -159,7 +233,7 @@ def bootstrap_entry_problem(entry: str) -> str | None:
             return "is not host:port (write an IPv6 address in brackets, e.g. [::1]:9092)"
         if not _host_ok(host):
             return "is not host:port (the host is not a valid hostname or IPv4 address)"
-    if not _PORT_RE.match(port) or not 1 <= int(port) <= 65535:
+    if not _PORT_RE.fullmatch(port) or not 1 <= int(port) <= 65535:
         return "is not host:port (the port must be a number from 1 to 65535)"
     return None
 
@@ -168,21 +242,36 @@ def check_bootstrap(value: str, field: str) -> list[str]:
     """Problems with a comma-separated `host:port` list (empty when fine)."""
     if not value:
         return [f"{field} is required (example: {BOOTSTRAP_EXAMPLE})"]
+    if len(value) > BOOTSTRAP_MAX_LEN:
+        return [
+            f"{field}: {shown(value)} is too long: at most {BOOTSTRAP_MAX_LEN} characters "
+            f"(example: {BOOTSTRAP_EXAMPLE})"
+        ]
     if "://" in value:
         return [
-            f"{field}: {value!r} is not host:port (example: {BOOTSTRAP_EXAMPLE}); "
+            f"{field}: {shown(value)} is not host:port (example: {BOOTSTRAP_EXAMPLE}); "
             "leave out the scheme, set security_protocol instead"
         ]
-    if any(ch.isspace() for ch in value):
-        return [f"{field}: {value!r} is not host:port (example: {BOOTSTRAP_EXAMPLE}); spaces are not allowed"]
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
+        return [
+            f"{field}: {shown(value)} is not host:port (example: {BOOTSTRAP_EXAMPLE}); "
+            "spaces and control characters are not allowed"
+        ]
+    entries = value.split(",")
+    if len(entries) > BOOTSTRAP_MAX_ENTRIES:
+        return [f"{field}: {len(entries)} entries given; at most {BOOTSTRAP_MAX_ENTRIES} are allowed"]
     problems = []
-    for entry in value.split(","):
+    for entry in entries:
         if not entry:
-            problems.append(f"{field}: {value!r} has an empty entry (example: 10.0.0.1:9092,10.0.0.2:9092)")
-            continue
-        problem = bootstrap_entry_problem(entry)
-        if problem:
-            problems.append(f"{field}: {entry!r} {problem} (example: {BOOTSTRAP_EXAMPLE})")
+            problem = f"{field}: {shown(value)} has an empty entry (example: 10.0.0.1:9092,10.0.0.2:9092)"
+        else:
+            why = bootstrap_entry_problem(entry)
+            problem = f"{field}: {shown(entry)} {why} (example: {BOOTSTRAP_EXAMPLE})" if why else ""
+        if problem and problem not in problems:
+            problems.append(problem)
+    if len(problems) > _MAX_ENTRY_PROBLEMS:
+        more = len(problems) - _MAX_ENTRY_PROBLEMS
+        problems = problems[:_MAX_ENTRY_PROBLEMS] + [f"{field}: {more} more bad entr{'ies' if more != 1 else 'y'}"]
     return problems
 
 
@@ -206,6 +295,20 @@ SASL_PROTOCOLS = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
 SSL_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 PEM_MARK = "-----BEGIN"
+# Longest value of each connection field (bootstrap_servers: BOOTSTRAP_MAX_LEN).
+# A CA bundle may be large (the whole Mozilla bundle is about 220 KB).
+FIELD_MAX_LEN = {
+    "security_protocol": 32,
+    "sasl_mechanism": 32,
+    "sasl_username": 256,
+    "sasl_password": 1024,
+    "ssl_ca_pem": 256 * 1024,
+    "ssl_certificate_pem": 64 * 1024,
+    "ssl_key_pem": 64 * 1024,
+}
+# PEM text has line breaks (and sometimes tabs); no other control characters anywhere.
+_PEM_CONTROLS = "\n\r\t"
+_PEM_FIELDS = frozenset({"ssl_ca_pem", "ssl_certificate_pem", "ssl_key_pem"})
 
 
 def effective_security_protocol(fields: Mapping[str, str]) -> str:
@@ -248,10 +351,24 @@ def check_connection(conn: Connection, field: str) -> tuple[Connection, list[str
     """Validates one connection; returns it (inapplicable stored secrets dropped) and the problems."""
     f = conn.fields
     problems = check_bootstrap(f.get("bootstrap_servers", ""), f"{field}.bootstrap_servers")
+    # The generic rule first (length, control characters); secrets are never quoted.
+    generic = []
+    for name in ("sasl_username", "ssl_ca_pem", "ssl_certificate_pem"):
+        problem = text_problem(f.get(name, ""), FIELD_MAX_LEN[name], _PEM_CONTROLS if name in _PEM_FIELDS else "")
+        if problem:
+            generic.append(f"{field}.{name} {problem}")
+    for name in SECRET_FIELDS:
+        if name in conn.given:
+            value = conn.secrets.get(name, "")
+            problem = text_problem(value, FIELD_MAX_LEN[name], _PEM_CONTROLS if name in _PEM_FIELDS else "")
+            if problem:
+                generic.append(f"{field}.{name} {problem}")
+    if generic:
+        return conn, problems + generic
     raw_protocol = f.get("security_protocol", "")
     if raw_protocol and raw_protocol not in SECURITY_PROTOCOLS:
         problems.append(
-            f"{field}.security_protocol: {raw_protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)} "
+            f"{field}.security_protocol: {shown(raw_protocol)} is not one of {', '.join(SECURITY_PROTOCOLS)} "
             "(empty means PLAINTEXT)"
         )
         return conn, problems
@@ -266,7 +383,7 @@ def check_connection(conn: Connection, field: str) -> tuple[Connection, list[str
             )
         elif mechanism not in SASL_MECHANISMS:
             problems.append(
-                f"{field}.sasl_mechanism: {mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}"
+                f"{field}.sasl_mechanism: {shown(mechanism)} is not one of {', '.join(SASL_MECHANISMS)}"
             )
         if not f.get("sasl_username"):
             problems.append(f"{field}.sasl_username is required with {protocol}")
@@ -324,8 +441,54 @@ class LinkSpec:
     paused: bool
 
 
+CONFIG_MAX_ENTRIES = 64
+
+
+def _known_keys(limit: int = 400) -> str:
+    """The known config keys, as many as fit in `limit` characters."""
+    keys = sorted(link_config.KNOBS)
+    text = ", ".join(keys)
+    if len(text) <= limit:
+        return text
+    shown_keys: list[str] = []
+    for key in keys:
+        if len(", ".join([*shown_keys, key])) > limit:
+            break
+        shown_keys.append(key)
+    return ", ".join(shown_keys) + f" and {len(keys) - len(shown_keys)} more ('clusterlink link config-keys' lists them)"
+CONFIG_VALUE_MAX_LEN = 256
+
+
 def check_config(config: Mapping[str, str], field: str = "link.config") -> list[str]:
-    return [f"{field}: {problem}" for problem in link_config.validate(config)]
+    """Problems of a link config map: known keys only, each value by its key's rule.
+
+    The rules are link_config.KNOBS'; the messages are worded here so that they
+    quote at most the first characters of a bad key or value.
+    """
+    known = _known_keys()
+    if len(config) > CONFIG_MAX_ENTRIES:
+        return [f"{field}: {len(config)} keys given; at most {CONFIG_MAX_ENTRIES} (known keys: {known})"]
+    unknown = sorted(key for key in config if key not in link_config.KNOBS)
+    problems = []
+    if unknown:
+        names = ", ".join(shown(key) for key in unknown[:3])
+        if len(unknown) > 3:
+            names += f" and {len(unknown) - 3} more"
+        verb = "is" if len(unknown) == 1 else "are"
+        problems.append(f"{field}: config key{'s' if len(unknown) > 1 else ''} {names} {verb} unknown; known keys: {known}")
+    for key, value in sorted(config.items()):
+        knob = link_config.KNOBS.get(key)
+        if knob is None:
+            continue
+        # The knob's own rule first (it names the allowed form), then the generic one.
+        problem = (
+            text_problem(value, CONFIG_VALUE_MAX_LEN)
+            if len(value) > CONFIG_VALUE_MAX_LEN
+            else knob.check(value) or text_problem(value, CONFIG_VALUE_MAX_LEN)
+        )
+        if problem:
+            problems.append(f"{field}: config {key}={shown(value)} {problem}")
+    return problems
 
 
 def check_link_spec(spec: LinkSpec, field: str = "link") -> LinkSpec:
@@ -335,7 +498,7 @@ def check_link_spec(spec: LinkSpec, field: str = "link") -> LinkSpec:
     problems += more
     problems += check_config(spec.config, f"{field}.config")
     if problems:
-        raise ValidationError("; ".join(problems))
+        raise ValidationError(join_problems(problems))
     return replace(spec, source=source, destination=destination)
 
 
@@ -349,10 +512,18 @@ MASK_RULE = (
 )
 
 
+MASK_MAX_PATHS = 100
+MASK_PATH_MAX_LEN = 128
+
+
 def check_mask(paths: Sequence[str]) -> list[str]:
     """Validates update_mask paths; returns them (with '*' expanded)."""
+    if len(paths) > MASK_MAX_PATHS:
+        raise ValidationError(f"update_mask: {len(paths)} paths given; at most {MASK_MAX_PATHS} are allowed")
     out: list[str] = []
     for path in paths:
+        if len(path) > MASK_PATH_MAX_LEN or has_control(path):
+            raise ValidationError(f"update_mask: path {shown(path)} cannot be updated; {MASK_RULE}")
         if path == "*":
             out.extend(UPDATABLE)
             continue
@@ -365,12 +536,12 @@ def check_mask(paths: Sequence[str]) -> list[str]:
                 out.append(path)
                 continue
             if sub in OUTPUT_ONLY_CONNECTION_FIELDS:
-                raise ValidationError(f"update_mask: path {path!r} is output only; {MASK_RULE}")
-            raise ValidationError(f"update_mask: path {path!r} names no connection field; {MASK_RULE}")
+                raise ValidationError(f"update_mask: path {shown(path)} is output only; {MASK_RULE}")
+            raise ValidationError(f"update_mask: path {shown(path)} names no connection field; {MASK_RULE}")
         if dot and top == "config" and sub:
             out.append(path)
             continue
-        raise ValidationError(f"update_mask: path {path!r} cannot be updated; {MASK_RULE}")
+        raise ValidationError(f"update_mask: path {shown(path)} cannot be updated; {MASK_RULE}")
     return out
 
 
@@ -449,15 +620,25 @@ def apply_update(
 
 # --------------------------------------------------------------------------- etags, paging, offsets
 
+ETAG_RE = re.compile(r'(?:W/)?"[0-9]{1,18}"|[0-9]{1,18}')
+ETAG_RULE = 'send the etag you read unchanged (example: "3"), or leave it empty'
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def check_etag(given: str, field: str) -> str:
+    """An etag is empty, or `"N"` (quotes and a W/ prefix optional)."""
+    if given and not ETAG_RE.fullmatch(given):
+        raise ValidationError(f"{field}: {shown(given)} is not an etag; {ETAG_RULE}")
+    return given
 
 
 def etag_matches(given: str, version: int) -> bool:
     """An empty etag always matches; otherwise it must be the current one (quotes optional)."""
     if not given:
         return True
-    given = given.strip()
     if given.startswith("W/"):
         given = given[2:]
     return given.strip('"') == str(version)
@@ -475,27 +656,78 @@ def page_size(value: int, field: str = "page_size") -> int:
     return min(value, MAX_PAGE_SIZE)
 
 
-def encode_page_token(collection: str, after: str) -> str:
-    raw = json.dumps({"c": collection, "a": after}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+class TokenCipher(Protocol):
+    """What page tokens need of a cryptography.fernet.Fernet."""
+
+    def encrypt_at_time(self, data: bytes, current_time: int) -> bytes: ...
+
+    def extract_timestamp(self, token: bytes | str) -> int: ...
+
+    def decrypt(self, token: bytes | str, ttl: int | None = None) -> bytes: ...
 
 
-def decode_page_token(token: str, collection: str, field: str = "page_token") -> str | None:
-    """Returns the last name of the previous page, or None for the first page."""
-    if not token:
-        return None
-    bad = ValidationError(
-        f"{field} is not valid here: pass the next_page_token of the previous response unchanged, "
-        "with the same parent"
-    )
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
-    if not isinstance(data, dict) or data.get("c") != collection or not isinstance(data.get("a"), str):
-        raise bad
-    return data["a"]
+PAGE_TOKEN_MAX_LEN = 1024
+PAGE_TOKEN_TTL = 3600
+# Base64url with its padding, and nothing after it.
+_PAGE_TOKEN_RE = re.compile(r"(?:[A-Za-z0-9_-]{4})*[A-Za-z0-9_-]{2,4}={0,2}")
+_PAGE_TOKEN_VERSION = b"1"
+_RESTART = "start the list again without a page_token"
+
+
+class PageTokens:
+    """Opaque, bounded, expiring page tokens bound to the list they page through.
+
+    A token is a Fernet token (AES and HMAC with the service's secret key,
+    with its time of issue) of `version NUL list NUL last-name`. So a client
+    cannot read or forge one; a token that is malformed, altered, issued by
+    another service, for another list, or older than `ttl` seconds is refused
+    with a ValidationError (INVALID_ARGUMENT), and the last name inside is
+    checked against the list's name rule before it is used.
+    """
+
+    def __init__(self, cipher: TokenCipher, ttl: int = PAGE_TOKEN_TTL, clock: Callable[[], float] = time.time) -> None:
+        self._cipher = cipher
+        self._ttl = ttl
+        self._clock = clock
+
+    def encode(self, collection: str, after: str) -> str:
+        payload = b"\0".join((_PAGE_TOKEN_VERSION, collection.encode(), after.encode()))
+        return self._cipher.encrypt_at_time(payload, int(self._clock())).decode("ascii")
+
+    def decode(self, token: str, collection: str, field: str = "page_token") -> str | None:
+        """The last name of the previous page, or None for the first page."""
+        if not token:
+            return None
+        malformed = ValidationError(
+            f"{field}: {shown(token)} is not a page token of this service; "
+            f"pass the next_page_token of the previous response unchanged, or {_RESTART}"
+        )
+        if len(token) > PAGE_TOKEN_MAX_LEN or len(token) % 4 or not _PAGE_TOKEN_RE.fullmatch(token):
+            raise malformed
+        try:
+            issued = self._cipher.extract_timestamp(token)
+            payload = self._cipher.decrypt(token)
+        except (InvalidToken, ValueError, TypeError):
+            raise malformed from None
+        age = int(self._clock()) - issued
+        if age > self._ttl or age < -60:
+            raise ValidationError(f"{field}: the page token has expired (it is valid for {self._ttl} s); {_RESTART}")
+        parts = payload.split(b"\0")
+        if len(parts) != 3 or parts[0] != _PAGE_TOKEN_VERSION:
+            raise ValidationError(f"{field}: the page token is from another version of the service; {_RESTART}")
+        if parts[1] != collection.encode():
+            raise ValidationError(
+                f"{field}: the page token belongs to another list; pass it with the same parent as the "
+                f"request that returned it, or {_RESTART}"
+            )
+        try:
+            after = parts[2].decode()
+        except UnicodeDecodeError:
+            raise malformed from None
+        ok = link_id_ok(after) if collection == "links" else topic_ok(after)
+        if not ok:
+            raise malformed
+        return after
 
 
 MAX_TRANSLATE_OFFSETS = 10_000

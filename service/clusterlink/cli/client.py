@@ -169,6 +169,33 @@ def connect(args: argparse.Namespace) -> Client:
     return Client(resolve_endpoint(getattr(args, "endpoint", None)), security=security_from_env())
 
 
+def _page_size(text: str) -> int:
+    from clusterlink.config.numbers import NumberError, parse_int
+
+    try:
+        return parse_int(text, 1, 1000)
+    except NumberError as exc:
+        raise argparse.ArgumentTypeError(f"--page-size {exc}") from None
+
+
+def add_paging_arguments(parser: argparse.ArgumentParser) -> None:
+    """--page-size / --page-token: list one page instead of all of them."""
+    parser.add_argument("--page-size", type=_page_size, metavar="N",
+                        help="list one page of at most N items (1 to 1000) and print the next page token")
+    parser.add_argument("--page-token", metavar="TOKEN",
+                        help="list the page that starts at TOKEN (printed by the previous page)")
+
+
+def paging_requested(args: argparse.Namespace) -> bool:
+    return getattr(args, "page_size", None) is not None or getattr(args, "page_token", None) is not None
+
+
+def list_page(client: Client, method: str, request: Any, items_field: str) -> tuple[list[Any], str]:
+    """One page of a List call: its items and the next page token ("" at the end)."""
+    response = client.call(method, request)
+    return list(getattr(response, items_field)), response.next_page_token
+
+
 def list_all(client: Client, method: str, make_request: Any, items_field: str) -> list[Any]:
     """Every item of a paged List call: `make_request(page_token)` builds each request."""
     items: list[Any] = []

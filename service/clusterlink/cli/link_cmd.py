@@ -12,8 +12,18 @@ from typing import Any
 import grpc
 from google.protobuf import field_mask_pb2
 
+from clusterlink.api.validation import shown
 from clusterlink.cli import output
-from clusterlink.cli.client import CliError, UsageError, add_client_command, connect, list_all
+from clusterlink.cli.client import (
+    CliError,
+    UsageError,
+    add_client_command,
+    add_paging_arguments,
+    connect,
+    list_all,
+    list_page,
+    paging_requested,
+)
 from clusterlink.v1 import clusterlink_pb2 as pb
 
 SIDES = ("source", "destination")
@@ -26,10 +36,10 @@ def parse_key_value(text: str) -> tuple[str, str]:
     """'KEY=VALUE' -> (KEY, VALUE); the value may be empty and may contain '='."""
     key, sep, value = text.partition("=")
     if not sep:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r} (missing '=')")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {shown(text)} (missing '=')")
     key = key.strip()
     if not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r} (empty KEY)")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {shown(text)} (empty KEY)")
     return key, value
 
 
@@ -52,10 +62,14 @@ class KeyValueAction(argparse.Action):
 
 
 def link_name(text: str) -> str:
-    """'dr-east' or 'links/dr-east' -> 'links/dr-east'."""
-    link = output.link_id(text.strip())
+    """'dr-east' or 'links/dr-east' -> 'links/dr-east'.
+
+    Taken as given (not stripped): the service checks the name in full and
+    refuses, say, a trailing newline, instead of this tool quietly fixing it.
+    """
+    link = output.link_id(text)
     if not link or "/" in link:
-        raise UsageError(f"invalid link name {text!r}: expected NAME or links/NAME")
+        raise UsageError(f"invalid link name {shown(text)}: expected NAME or links/NAME")
     return f"links/{link}"
 
 
@@ -207,17 +221,27 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    next_token = None
     with connect(args) as client:
-        links = list_all(
-            client,
-            "ListLinks",
-            lambda token: pb.ListLinksRequest(page_token=token),
-            "links",
-        )
+        if paging_requested(args):
+            links, next_token = list_page(
+                client, "ListLinks", pb.ListLinksRequest(page_size=args.page_size or 0, page_token=args.page_token or ""),
+                "links",
+            )
+        else:
+            links = list_all(
+                client,
+                "ListLinks",
+                lambda token: pb.ListLinksRequest(page_token=token),
+                "links",
+            )
     if args.output == "json":
-        output.print_json([output.link_dict(link) for link in links])
+        items = [output.link_dict(link) for link in links]
+        output.print_json(items if next_token is None else {"links": items, "next_page_token": next_token})
     else:
         print(output.links_table(links))
+        if next_token:
+            print(f"next page: --page-token {next_token}")
     return 0
 
 
@@ -328,7 +352,7 @@ def register(subparsers: Any) -> None:
     for side in SIDES:
         _add_connection_arguments(create, side, for_create=True)
 
-    client_command("list", "list links", cmd_list, mutating=False)
+    add_paging_arguments(client_command("list", "list links", cmd_list, mutating=False))
 
     describe = client_command("describe", "show one link, its config and its tasks", cmd_describe, mutating=False)
     describe.add_argument("name", metavar="NAME")

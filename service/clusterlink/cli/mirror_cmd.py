@@ -11,14 +11,28 @@ from typing import Any
 
 import grpc
 
+from clusterlink.api.validation import shown
 from clusterlink.cli import output
-from clusterlink.cli.client import CliError, Client, UsageError, add_client_command, connect, list_all
+from clusterlink.cli.client import (
+    CliError,
+    Client,
+    UsageError,
+    add_client_command,
+    add_paging_arguments,
+    connect,
+    list_all,
+    list_page,
+    paging_requested,
+)
 from clusterlink.cli.link_cmd import link_name
+from clusterlink.config.numbers import NumberError, parse_int, parse_seconds
 from clusterlink.v1 import clusterlink_pb2 as pb
 
 State = pb.MirrorTopic.State
 
 DEFAULT_PROMOTE_TIMEOUT = 600.0
+DEFAULT_DELETE_TIMEOUT = 300.0
+MAX_TIMEOUT = 86_400.0
 # States from which a PROMOTING mirror never reaches PROMOTED by itself.
 _PROMOTE_DEAD_ENDS = frozenset({State.FAILED, State.FAILED_OVER, State.DELETING})
 # Errors worth retrying while waiting: the service restarting or slow.
@@ -26,10 +40,9 @@ _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EX
 
 
 def mirror_name(link: str, topic: str) -> str:
-    """('dr-east', 'orders') -> 'links/dr-east/mirrorTopics/orders'."""
-    topic = topic.strip()
+    """('dr-east', 'orders') -> 'links/dr-east/mirrorTopics/orders' (names taken as given, not stripped)."""
     if not topic or "/" in topic:
-        raise UsageError(f"invalid topic name {topic!r}")
+        raise UsageError(f"invalid topic name {shown(topic)}")
     return f"{link_name(link)}/mirrorTopics/{topic}"
 
 
@@ -60,11 +73,11 @@ def _show(args: argparse.Namespace, mirror: pb.MirrorTopic, message: str, partit
 
 def cmd_create(args: argparse.Namespace) -> int:
     parent = link_name(args.link)
-    if args.name is not None and (not args.name.strip() or "/" in args.name):
-        raise UsageError(f"invalid mirror topic name {args.name!r}")
+    if args.name is not None and (not args.name or "/" in args.name):
+        raise UsageError(f"invalid mirror topic name {shown(args.name)}")
     request = pb.CreateMirrorTopicRequest(
         parent=parent,
-        mirror_topic_id=(args.name or "").strip(),
+        mirror_topic_id=args.name or "",
         mirror_topic=pb.MirrorTopic(source_topic=args.source_topic),
         validate_only=args.validate_only,
     )
@@ -80,17 +93,27 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     parent = link_name(args.link)
+    next_token = None
     with connect(args) as client:
-        mirrors = list_all(
-            client,
-            "ListMirrorTopics",
-            lambda token: pb.ListMirrorTopicsRequest(parent=parent, page_token=token),
-            "mirror_topics",
-        )
+        if paging_requested(args):
+            request = pb.ListMirrorTopicsRequest(
+                parent=parent, page_size=args.page_size or 0, page_token=args.page_token or ""
+            )
+            mirrors, next_token = list_page(client, "ListMirrorTopics", request, "mirror_topics")
+        else:
+            mirrors = list_all(
+                client,
+                "ListMirrorTopics",
+                lambda token: pb.ListMirrorTopicsRequest(parent=parent, page_token=token),
+                "mirror_topics",
+            )
     if args.output == "json":
-        output.print_json([output.mirror_dict(m) for m in mirrors])
+        items = [output.mirror_dict(m) for m in mirrors]
+        output.print_json(items if next_token is None else {"mirror_topics": items, "next_page_token": next_token})
     else:
         print(output.mirrors_table(mirrors))
+        if next_token:
+            print(f"next page: --page-token {next_token}")
     return 0
 
 
@@ -181,8 +204,6 @@ def wait_for_promotion(
 def cmd_promote(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.wait:
         raise UsageError("--timeout needs --wait")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
     name = mirror_name(args.link, args.topic)
     label = _where(args)
     with connect(args) as client:
@@ -202,17 +223,102 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deletion_error(client: Client, link: str, topic: str) -> str:
+    """What keeps a DELETING mirror from going away, as its link task reports it ("" when nothing)."""
+    try:
+        described = client.call("GetLink", pb.GetLinkRequest(name=link))
+    except CliError:
+        return ""
+    for task in described.status.tasks:
+        if task.name == f"mirrorTopics/{topic}" and task.state == pb.LinkTask.ERROR and task.last_error:
+            return output.cell(task.last_error)
+    return ""
+
+
+def wait_for_deletion(
+    client: Client,
+    name: str,
+    timeout: float,
+    label: str,
+    progress: bool = False,
+    clock: Any = time.monotonic,
+    sleep: Any = time.sleep,
+) -> None:
+    """Polls GetMirrorTopic until the mirror is gone (NOT_FOUND); raises CliError when time runs out,
+    with what the service last reported as the obstacle (e.g. the destination topic cannot be deleted)."""
+    link, _, topic = name.partition("/mirrorTopics/")
+    deadline = clock() + timeout
+    interval = 0.2
+    problem = ""
+    last_report = ""
+    while True:
+        remaining = deadline - clock()
+        try:
+            mirror = client.call(
+                "GetMirrorTopic",
+                pb.GetMirrorTopicRequest(name=name),
+                timeout=max(0.5, min(client.rpc_timeout, remaining)),
+            )
+        except CliError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                return
+            if exc.code not in _TRANSIENT:
+                raise
+            problem = str(exc)
+        else:
+            if mirror.state != State.DELETING:
+                return  # gone, and a new mirror topic of the same name was created since
+            problem = _deletion_error(client, link, topic)
+        if progress:
+            report = f"waiting for {label} to be deleted" + (f": {problem}" if problem else "")
+            if report != last_report:
+                print(report, file=sys.stderr)
+                last_report = report
+        remaining = deadline - clock()
+        if remaining <= 0:
+            detail = f"; last error: {problem}" if problem else ""
+            raise CliError(
+                f"{label} is still being deleted after {timeout:g} s{detail} "
+                "(the service keeps trying; run the command again with --wait to go on waiting)"
+            )
+        sleep(min(interval, remaining))
+        interval = min(interval * 1.5, 2.0)
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.wait:
+        raise UsageError("--timeout needs --wait")
     name = mirror_name(args.link, args.topic)
     request = pb.DeleteMirrorTopicRequest(
         name=name,
         delete_destination_topic=args.delete_destination_topic,
         validate_only=args.validate_only,
     )
+    label = _where(args)
+    drop = args.delete_destination_topic
     with connect(args) as client:
         client.call("DeleteMirrorTopic", request)
-    kept = "deleted" if args.delete_destination_topic else "kept"
-    print(_validated(args, f"deleted {_where(args)} (destination topic {kept})"))
+        if args.validate_only:
+            what = "would be deleted" if drop else "would be kept"
+            print(_validated(args, f"{label} can be deleted (destination topic {what})"))
+            return 0
+        if args.wait:
+            timeout = DEFAULT_DELETE_TIMEOUT if args.timeout is None else args.timeout
+            wait_for_deletion(client, name, timeout, label, progress=sys.stderr.isatty())
+            print(f"deleted {label} (destination topic {'deleted' if drop else 'kept'})")
+            return 0
+    # The service has only recorded the request (state DELETING): mirroring
+    # stops first, and deleting the destination topic can still fail.
+    if drop:
+        print(
+            f"deletion of {label} requested (state DELETING): mirroring stops, then the destination topic "
+            "is deleted and the mirror topic removed; --wait waits until that is done"
+        )
+    else:
+        print(
+            f"deletion of {label} requested (state DELETING): mirroring stops, then the mirror topic is "
+            "removed; the destination topic is kept"
+        )
     return 0
 
 
@@ -251,21 +357,21 @@ def cmd_translate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+def _number(parse: Any, *bounds: Any) -> Any:
+    """An argparse type from a strict parser of config.numbers (the one the service uses)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, *bounds)
+        except NumberError as exc:
+            raise argparse.ArgumentTypeError(f"{shown(text)} {exc}") from None
+
+    return convert
 
 
-def _seconds(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+_partition = _number(parse_int, 0, 2**31 - 1)
+_offset = _number(parse_int, 0, 2**63 - 1)
+_seconds = _number(parse_seconds, 0.001, MAX_TIMEOUT)
 
 
 def register(subparsers: Any) -> None:
@@ -293,7 +399,9 @@ def register(subparsers: Any) -> None:
         help="the destination topic name (default: the link's mirror.topic.prefix + SOURCE_TOPIC)",
     )
 
-    client_command("list", "list the mirror topics of a link", cmd_list, mutating=False, topic=False)
+    add_paging_arguments(
+        client_command("list", "list the mirror topics of a link", cmd_list, mutating=False, topic=False)
+    )
     client_command("describe", "show a mirror topic and its partitions", cmd_describe, mutating=False)
     client_command("pause", "pause mirroring a topic", cmd_pause)
     client_command("resume", "resume mirroring a paused topic", cmd_resume)
@@ -321,14 +429,25 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="also delete the topic on the destination cluster (default: keep it)",
     )
+    delete.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the mirror topic is gone (and its destination topic deleted, if asked)",
+    )
+    delete.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"with --wait: give up after SECONDS (default {DEFAULT_DELETE_TIMEOUT:g})",
+    )
 
     segments = client_command(
         "segments", "list the offset translation segments of a mirror topic", cmd_segments, mutating=False
     )
-    segments.add_argument("--partition", type=_non_negative_int, metavar="N", help="only partition N")
+    segments.add_argument("--partition", type=_partition, metavar="N", help="only partition N")
 
     translate = client_command(
         "translate", "map source offsets of a partition to destination offsets", cmd_translate, mutating=False
     )
-    translate.add_argument("--partition", type=_non_negative_int, metavar="N", required=True)
-    translate.add_argument("offsets", metavar="SOURCE_OFFSET", type=_non_negative_int, nargs="+")
+    translate.add_argument("--partition", type=_partition, metavar="N", required=True)
+    translate.add_argument("offsets", metavar="SOURCE_OFFSET", type=_offset, nargs="+")
