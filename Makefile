@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROTO   := $(wildcard proto/clusterlink/v1/*.proto)
 
-.PHONY: install demo test unit integration bench proto provider-mirror clean
+.PHONY: install demo test unit integration bench bench-scale proto provider-mirror clean
 
 install: $(STAMP)
 
@@ -32,10 +32,18 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests/integration
 
-# Measured, never asserted. SIZE_MB=100 for a quick run.
+# Measured, never asserted. SIZE_MB=100 for a quick run. Includes MirrorMaker 2.
 SIZE_MB ?= 1024
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.mirror_bench --size-mb $(SIZE_MB)
+
+# Many mirror topics on one link: creation, catch-up, footprint, idle CPU.
+N_TOPICS ?= 500
+N_PARTITIONS ?= 10
+IDLE_SECONDS ?= 60
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.bench.scale_bench --topics $(N_TOPICS) --partitions $(N_PARTITIONS) \
+		--idle-seconds $(IDLE_SECONDS)
 
 # A Terraform filesystem mirror holding clusterlink/clusterlink (see README).
 provider-mirror: $(STAMP)

@@ -12,7 +12,11 @@ One run, on two fresh single-node Kafka clusters it starts in a temp folder:
 5. with the mirror running, produces at a steady rate records carrying their send
    time and reads them on the destination mirror (and, as a baseline, straight from
    the source) to get end-to-end latency percentiles;
-6. prints a report (machine, settings, rates, ratios) and optionally writes JSON.
+6. stops the service and mirrors the same source topic twice with Apache Kafka
+   MirrorMaker 2 (dedicated mode, connect-mirror from Maven Central): on its
+   defaults and tuned for volume, each into a fresh destination topic;
+7. prints a report (machine, settings, rates, CPU per GiB, ratios) and optionally
+   writes JSON.
 
 It measures; it never asserts a timing. MB means MiB (2**20 bytes) throughout, as in
 Kafka's perf tools. Everything it starts is stopped in a `finally`, also on Ctrl-C.
@@ -36,7 +40,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,10 +57,14 @@ from clusterlink.sandbox.cluster import KafkaCluster, SandboxError, java_command
 from clusterlink.sandbox.jars import KAFKA_VERSION, ensure_jars, find_java
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
+from tests.bench.mm2 import TUNED, effective_client_configs, ensure_mm2_jars, mm2_command, mm2_properties, \
+    write_run_files
 from tests.fixtures.ports import free_port
 from tests.fixtures.service import Service
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
+MM2_STOP_GRACE_S = 15.0
 REPO = Path(__file__).resolve().parents[2]
 # Heap of the perf-tool JVMs (the brokers keep what the cluster module gives them).
 TOOL_HEAP = ("-Xms256m", "-Xmx1g")
@@ -121,6 +129,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--link-config", action="append", default=[], metavar="KEY=VALUE",
                         help="ClusterLink link config entry, e.g. mirror.producer.linger.ms=20 (repeatable)")
     parser.add_argument("--skip-latency", action="store_true", help="skip the end-to-end latency run")
+    parser.add_argument("--skip-mm2", action="store_true", help="skip the two MirrorMaker 2 runs")
+    parser.add_argument("--mm2-prop", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra mm2.properties entry for both MirrorMaker 2 runs (repeatable)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent folder of the temp folder (default: system temp)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (broker and service logs) afterwards")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the report as JSON to this file")
@@ -135,6 +146,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--latency-record-size must be at least {LATENCY_HEADER.size}")
     args.broker_props = _pairs(parser, "--broker-prop", args.broker_prop)
     args.link_config_map = _pairs(parser, "--link-config", args.link_config)
+    args.mm2_props = _pairs(parser, "--mm2-prop", args.mm2_prop)
     args.num_records = max(1, int(args.size_mb * MIB // args.record_size))
     return args
 
@@ -188,8 +200,9 @@ def machine_info() -> dict[str, Any]:
 
 
 def _loadavg() -> str:
+    """1, 5 and 15 minute load averages, e.g. "0.95 0.58 0.23"."""
     try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:
         return "unknown"
 
@@ -366,11 +379,16 @@ class Bench:
     tools: list[subprocess.Popen[str]] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     topic: str = ""
+    mm2_libs: Path | None = None
 
     # -- set-up and tear-down -------------------------------------------------
 
     def start_clusters(self) -> None:
         libs = ensure_jars()
+        if not self.args.skip_mm2:
+            # Before anything starts: a Maven failure is then the first thing reported.
+            self.mm2_libs = ensure_mm2_jars()
+            log(f"MirrorMaker 2 jars in {self.mm2_libs}")
         extra = dict(self.args.broker_props)
         for role in ("source", "destination"):
             cluster = _start_on_free_ports(self.root / role, extra)
@@ -564,20 +582,38 @@ class Bench:
         service_pid = self.service.process.pid if self.service.process else None
         meter = CpuMeter({"clusterlink": service_pid, "source_broker": broker_pid(self.source),
                           "destination_broker": broker_pid(self.destination)})
-        log(f"mirror: creating mirror topic of {self.topic} ({total} records)")
+        # A destination name of its own: the MirrorMaker 2 runs later write the source
+        # topic's name (IdentityReplicationPolicy) on the same destination cluster.
+        self.mirror_topic = f"{self.topic}-clusterlink"
+        log(f"mirror: creating mirror topic {self.mirror_topic} of {self.topic} ({total} records)")
         threads = ThreadMeter(service_pid)
         meter.start()
         threads.start()
+        cpu_before = proc_cpu_seconds(service_pid)
         t0 = time.monotonic()
         mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
-            parent=f"links/{self.link}", mirror_topic=pb.MirrorTopic(source_topic=self.topic)))
+            parent=f"links/{self.link}", mirror_topic_id=self.mirror_topic,
+            mirror_topic=pb.MirrorTopic(source_topic=self.topic)))
         name = mirror.name
-        self.mirror_topic = name.rsplit("/", 1)[-1]  # the destination topic (a link prefix may apply)
-        outcome = self._wait_caught_up(stub, name, targets, t0)
+
+        def status() -> tuple[bool, str | None, str]:
+            m = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
+            state = pb.MirrorTopic.State.Name(m.state)
+            text = f"state {state}{': ' + m.reason if m.reason else ''}"
+            if m.state in (pb.MirrorTopic.FAILED, pb.MirrorTopic.DELETING):
+                return False, f"mirror went {state}: {m.reason}", text
+            return m.state == pb.MirrorTopic.ACTIVE, None, text
+
+        outcome = self._wait_caught_up(self.mirror_topic, targets, t0, self.service.process, status, service_pid,
+                                       "mirror")
+        cpu_after = proc_cpu_seconds(service_pid)
         cpu = meter.stop()
+        cpu_first = outcome.pop("cpu_at_first_record")
         result: dict[str, Any] = {"mirror_topic": name, **outcome, "cores_busy": cpu,
                                   "clusterlink_threads": threads.stop(),
                                   "clusterlink_peak_rss_mib": proc_peak_rss_mib(service_pid)}
+        # The whole `clusterlink serve` process: API, reconciler, worker, librdkafka.
+        result.update(_cpu_per_gib(cpu_before, cpu_after, cpu_first, outcome["records_mirrored"] * a.record_size))
         done = outcome["records_mirrored"]
         if outcome["caught_up"]:
             seconds = outcome["seconds_total"]
@@ -591,52 +627,64 @@ class Bench:
                 result["copy_mib_per_s"] = round(done * a.record_size / MIB / copy_seconds, 2)
             result["destination_on_disk_mib"] = round(topic_bytes(self.destination, self.mirror_topic) / MIB, 1)
             log(f"mirror: caught up in {seconds:.1f}s: {result['mib_per_s']:.1f} MiB/s, "
-                f"{result['records_per_s']:.0f} records/s")
+                f"{result['records_per_s']:.0f} records/s, {result.get('cpu_s_per_gib')} CPU s/GiB")
         else:
             log(f"mirror: DID NOT catch up: {outcome['why']}")
             result["service_log_tail"] = "".join(self.service.output[-40:])
         self.results["mirror"] = result
         self.mirror_name = name
 
-    def _wait_caught_up(self, stub: pb_grpc.ClusterLinkServiceStub, name: str,
-                        targets: dict[int, int], t0: float) -> dict[str, Any]:
+    def _wait_caught_up(self, topic: str, targets: dict[int, int], t0: float,
+                        process: subprocess.Popen[str] | None,
+                        status: Callable[[], tuple[bool, str | None, str]] | None,
+                        cpu_pid: int | None, label: str) -> dict[str, Any]:
+        """Polls the destination's end offsets of `topic` until each reaches `targets`.
+
+        `status` (polled once a second) says whether the mirror is active, why it
+        failed (None while fine) and a state line for progress messages; without it
+        the destination is read from the start. `process` must stay alive. The CPU
+        seconds of `cpu_pid` are sampled when the first record shows up.
+        """
         a = self.args
         assert self.destination is not None
         total = sum(targets.values())
         deadline = t0 + a.mirror_timeout
-        t_active: float | None = None
+        t_active: float | None = None if status is not None else t0
         t_first: float | None = None
-        last_state = ""
-        last_reason = ""
+        cpu_first: float | None = None
+        state_text = ""
         last_status = 0.0
         last_progress_at = t0
         last_done = -1
         last_print = t0
+        highs: dict[int, int] = {}
         samples: list[tuple[float, int]] = []
         reader = AdminClient({"bootstrap.servers": self.destination.bootstrap, "log_level": 5})
-        specs = {TopicPartition(self.mirror_topic, p): OffsetSpec.latest() for p in targets}
+        specs = {TopicPartition(topic, p): OffsetSpec.latest() for p in targets}
+
+        def failed(why: str) -> dict[str, Any]:
+            out = self._not_caught_up(why, samples, last_done, total, t0, t_active, t_first)
+            out["cpu_at_first_record"] = cpu_first
+            return out
+
         try:
             while True:
                 now = time.monotonic()
-                process = self.service.process if self.service else None
                 if process is not None and process.poll() is not None:
-                    return self._not_caught_up(f"clusterlink serve exited with code {process.returncode}", samples,
-                                               last_done, total, t0, t_active, t_first)
-                if now - last_status >= 1.0 or t_active is None:
+                    return failed(f"{label} process exited with code {process.returncode}")
+                if status is not None and (now - last_status >= 1.0 or t_active is None):
                     last_status = now
-                    m = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
-                    last_state = pb.MirrorTopic.State.Name(m.state)
-                    last_reason = m.reason
-                    if m.state == pb.MirrorTopic.ACTIVE and t_active is None:
+                    active, failure, state_text = status()
+                    if active and t_active is None:
                         t_active = now
-                    if m.state in (pb.MirrorTopic.FAILED, pb.MirrorTopic.DELETING):
-                        return self._not_caught_up(f"mirror went {last_state}: {m.reason}", samples,
-                                                   last_done, total, t0, t_active, t_first)
+                    if failure:
+                        return failed(failure)
                 done = 0
                 if t_active is not None:
                     highs = {}
                     try:
                         # One ListOffsets request for all partitions: cheap enough to poll often.
+                        # Until the destination topic exists this fails, and counts as nothing yet.
                         for tp, future in reader.list_offsets(specs, request_timeout=5).items():
                             highs[tp.partition] = future.result().offset
                     except KafkaException:
@@ -645,11 +693,15 @@ class Bench:
                     now = time.monotonic()
                     if done > 0 and t_first is None:
                         t_first = now
+                        cpu_first = proc_cpu_seconds(cpu_pid)
                     if highs and all(highs.get(p, 0) >= t for p, t in targets.items()):
                         samples.append((now - t0, done))
+                        extra = sum(max(0, highs.get(p, 0) - t) for p, t in targets.items())
                         return {
                             **_middle_rate(samples, total),
                             "caught_up": True, "records_mirrored": done,
+                            # Records past the source's end offsets: duplicates (at-least-once).
+                            "extra_records_on_destination": extra,
                             "seconds_total": round(now - t0, 2),
                             "seconds_to_active": round(t_active - t0, 2),
                             "seconds_to_first_record": round((t_first or now) - t0, 2),
@@ -657,22 +709,20 @@ class Bench:
                             # copy rate without the preparation and reconcile delays.
                             "seconds_copying": round(now - (t_first or now), 2),
                             "rate_trace": _trace(samples),
+                            "cpu_at_first_record": cpu_first,
                         }
                 if done != last_done:
                     last_done, last_progress_at = done, now
                     samples.append((now - t0, done))
                 if now - last_print >= PROGRESS_EVERY_S:
                     last_print = now
-                    log(f"mirror: {done}/{total} records ({100 * done / max(total, 1):.0f}%), "
-                        f"state {last_state}{': ' + last_reason if last_reason else ''}")
+                    log(f"{label}: {done}/{total} records ({100 * done / max(total, 1):.0f}%)"
+                        f"{', ' + state_text if state_text else ''}")
                 if now - last_progress_at > a.stall_seconds:
-                    return self._not_caught_up(
-                        f"no progress for {a.stall_seconds:.0f}s (state {last_state}"
-                        f"{': ' + last_reason if last_reason else ''})",
-                        samples, last_done, total, t0, t_active, t_first)
+                    return failed(f"no progress for {a.stall_seconds:.0f}s{' (' + state_text + ')' if state_text else ''}")
                 if now > deadline:
-                    return self._not_caught_up(f"not caught up within {a.mirror_timeout:g}s (state {last_state})",
-                                               samples, last_done, total, t0, t_active, t_first)
+                    return failed(f"not caught up within {a.mirror_timeout:g}s"
+                                  f"{' (' + state_text + ')' if state_text else ''}")
                 time.sleep(0.05)  # polling interval, not synchronisation: the deadline bounds it
         finally:
             del reader
@@ -758,6 +808,121 @@ class Bench:
         ms = self.results["latency"]["mirror"]
         log(f"latency: mirror p50 {ms.get('p50_ms')} ms, p99 {ms.get('p99_ms')} ms "
             f"({ms['received']}/{measured} measured records received)")
+
+    # -- MirrorMaker 2 --------------------------------------------------------
+
+    def stop_service(self) -> None:
+        """The service is done (mirror and latency measured): stop it so it does not
+        share the CPUs with the MirrorMaker 2 runs."""
+        if self.service is not None:
+            self.service.stop()
+            log("clusterlink serve stopped")
+
+    def mirrormaker(self, run: str, extra: dict[str, str]) -> None:
+        """Mirrors the bench topic with MirrorMaker 2 into the destination topic of the
+        same name (IdentityReplicationPolicy), timed from the JVM's launch to lag 0.
+
+        The destination topic must not exist yet: a run deletes it again when done, so
+        the next run also starts from an empty destination."""
+        a = self.args
+        assert self.source is not None and self.destination is not None and self.mm2_libs is not None
+        targets = {p: h for p, (_lo, h) in self.source_ends.items()}
+        total = sum(h - lo for lo, h in self.source_ends.values())
+        run_id = f"{run}-{uuid.uuid4().hex[:6]}"
+        folder = self.root / f"mm2-{run}"
+        props = mm2_properties(source=self.source.bootstrap, destination=self.destination.bootstrap,
+                               topic=self.topic, tasks=a.partitions, run_id=run_id,
+                               extra={**extra, **a.mm2_props})
+        config, log4j = write_run_files(folder, props)
+        cmd = mm2_command(self.mm2_libs, config, log4j, folder)
+        label = f"MM2 {run}"
+        log(f"{label}: mirroring {self.topic} ({total} records) into {self.topic} on the destination"
+            + (f" with {extra}" if extra else ""))
+        meter = CpuMeter({"source_broker": broker_pid(self.source),
+                          "destination_broker": broker_pid(self.destination)})
+        meter.start()
+        t0 = time.monotonic()
+        with open(folder / "stdout.log", "w") as out:
+            proc: subprocess.Popen[str] = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                start_new_session=True)
+        self.tools.append(proc)
+        # Java's CPU counts from its launch (start-up, JIT, Connect's start-up included).
+        meter.pids["mm2"] = proc.pid
+        meter.before["mm2"] = 0.0
+        try:
+            outcome = self._wait_caught_up(self.topic, targets, t0, proc, None, proc.pid, label)
+            cpu_after = proc_cpu_seconds(proc.pid)
+            cpu = meter.stop()
+            rss = proc_peak_rss_mib(proc.pid)
+        finally:
+            self._stop_mm2(proc)
+        cpu_first = outcome.pop("cpu_at_first_record")
+        result: dict[str, Any] = {"settings": extra, "mm2_properties": props, **outcome, "cores_busy": cpu,
+                                  "mm2_peak_rss_mib": rss,
+                                  "effective_client_configs": effective_client_configs(folder / "mirrormaker.log")}
+        result.update(_cpu_per_gib(0.0, cpu_after, cpu_first, outcome["records_mirrored"] * a.record_size))
+        done = outcome["records_mirrored"]
+        if outcome["caught_up"]:
+            seconds, copy_seconds = outcome["seconds_total"], outcome["seconds_copying"]
+            result["records_per_s"] = round(done / seconds, 1)
+            result["mib_per_s"] = round(done * a.record_size / MIB / seconds, 2)
+            if outcome.get("middle_records_per_s"):
+                result["middle_mib_per_s"] = round(outcome["middle_records_per_s"] * a.record_size / MIB, 2)
+            if copy_seconds and copy_seconds > 0:
+                result["copy_records_per_s"] = round(done / copy_seconds, 1)
+                result["copy_mib_per_s"] = round(done * a.record_size / MIB / copy_seconds, 2)
+            result["destination_on_disk_mib"] = round(topic_bytes(self.destination, self.topic) / MIB, 1)
+            log(f"{label}: caught up in {seconds:.1f}s: {result['mib_per_s']:.1f} MiB/s, "
+                f"{result['records_per_s']:.0f} records/s, {result.get('cpu_s_per_gib')} CPU s/GiB")
+        else:
+            log(f"{label}: DID NOT catch up: {outcome['why']}")
+            try:
+                result["mm2_log_tail"] = "".join(
+                    (folder / "mirrormaker.log").read_text(errors="replace").splitlines(keepends=True)[-40:])
+            except OSError:
+                pass
+        self.results[f"mm2_{run}"] = result
+        # The next run (or nothing) starts from an empty destination again.
+        delete_topic(self.destination.bootstrap, self.topic)
+        _wait_topic_gone(self.destination.bootstrap, self.topic)
+
+    def _stop_mm2(self, proc: subprocess.Popen[str]) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(MM2_STOP_GRACE_S)
+            except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
+                pass
+        _kill_group(proc)
+        if proc in self.tools:
+            self.tools.remove(proc)
+
+
+def _cpu_per_gib(before: float | None, after: float | None, at_first: float | None,
+                 mirrored_bytes: int) -> dict[str, Any]:
+    """CPU seconds of the mirroring process per GiB of record values mirrored: over the
+    whole run (start-up included) and from the first record on the destination."""
+    out: dict[str, Any] = {}
+    if before is None or after is None or mirrored_bytes <= 0:
+        return out
+    gib = mirrored_bytes / GIB
+    out["cpu_seconds"] = round(after - before, 2)
+    out["cpu_s_per_gib"] = round((after - before) / gib, 2)
+    if at_first is not None:
+        out["cpu_seconds_copying"] = round(after - at_first, 2)
+        out["copy_cpu_s_per_gib"] = round((after - at_first) / gib, 2)
+    return out
+
+
+def _wait_topic_gone(bootstrap: str, topic: str, timeout: float = 60.0) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 5})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if topic not in admin.list_topics(timeout=10).topics:
+            return
+        time.sleep(0.2)  # polling interval with a deadline
+    raise BenchError(f"topic {topic} still on {bootstrap} {timeout:.0f}s after its deletion")
 
 
 class LatencyReader:
@@ -903,7 +1068,8 @@ def topic_bytes(cluster: KafkaCluster, topic: str) -> int:
     data = cluster.node_folder(cluster.node_ids[0]) / "data"
     total = 0
     for folder in data.glob(f"{topic}-*"):
-        if folder.name.rsplit("-", 1)[-1].isdigit():
+        name, _, partition = folder.name.rpartition("-")
+        if name == topic and partition.isdigit():  # not `{topic}-clusterlink-0`
             total += sum(f.stat().st_size for f in folder.glob("*.log"))
     return total
 
@@ -938,12 +1104,13 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
         "latency_partitions": args.latency_partitions, "latency_linger_ms": args.latency_linger_ms,
         "broker_props": args.broker_props,
         "link_config": args.link_config_map,
+        "mm2": None if args.skip_mm2 else {"tuned": dict(TUNED), "extra_props": args.mm2_props},
     }
     mirror = results.get("mirror", {})
-    ratios = {}
+    ratios: dict[str, float | None] = {}
+    dest = results.get("destination_produce", {}).get("mib_per_s")
+    cons = results.get("source_consume", {}).get("mib_per_s")
     if mirror.get("caught_up"):
-        dest = results.get("destination_produce", {}).get("mib_per_s")
-        cons = results.get("source_consume", {}).get("mib_per_s")
         ratios = {
             "mirror_vs_destination_produce": ratio(mirror.get("mib_per_s"), dest),
             "mirror_vs_source_consume": ratio(mirror.get("mib_per_s"), cons),
@@ -952,6 +1119,19 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
             "mirror_middle_vs_destination_produce": ratio(mirror.get("middle_mib_per_s"), dest),
             "mirror_middle_vs_source_consume": ratio(mirror.get("middle_mib_per_s"), cons),
         }
+    for run in ("tuned", "default"):
+        mm2 = results.get(f"mm2_{run}", {})
+        if not mm2.get("caught_up"):
+            continue
+        if mirror.get("caught_up"):
+            ratios[f"clusterlink_vs_mm2_{run}"] = ratio(mirror.get("mib_per_s"), mm2.get("mib_per_s"))
+            ratios[f"clusterlink_copy_vs_mm2_{run}_copy"] = ratio(mirror.get("copy_mib_per_s"),
+                                                                   mm2.get("copy_mib_per_s"))
+            ratios[f"cpu_per_gib_clusterlink_vs_mm2_{run}"] = ratio(mirror.get("cpu_s_per_gib"),
+                                                                     mm2.get("cpu_s_per_gib"))
+            ratios[f"copy_cpu_per_gib_clusterlink_vs_mm2_{run}"] = ratio(mirror.get("copy_cpu_s_per_gib"),
+                                                                          mm2.get("copy_cpu_s_per_gib"))
+        ratios[f"mm2_{run}_vs_source_consume"] = ratio(mm2.get("mib_per_s"), cons)
     return {"status": status, "machine": machine, "settings": settings, "results": results, "ratios": ratios}
 
 
@@ -961,7 +1141,8 @@ def format_report(report: dict[str, Any]) -> str:
     out.append(f"machine : {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}")
     out.append(f"software: Kafka {m['kafka_version']} ({m['java']}), Python {m['python']}, "
                f"confluent-kafka {m['confluent_kafka']} / librdkafka {m['librdkafka']}")
-    out.append(f"commit  : {m['clusterlink_commit']}; load average at start {m['loadavg_at_start']}")
+    out.append(f"commit  : {m['clusterlink_commit']}; load average at start {m['loadavg_at_start']}, "
+               f"at end {m.get('loadavg_at_end', 'unknown')}")
     out.append(f"settings: {s['records']} records x {s['record_size']} B = {s['size_mib']:g} MiB, "
                f"{s['partitions']} partitions, {s['compression']}, linger.ms={s['linger_ms']}, "
                f"batch.size={s['batch_size']}, acks=all; single-node source and destination clusters")
@@ -969,6 +1150,10 @@ def format_report(report: dict[str, Any]) -> str:
         out.append(f"link    : {s['link_config']}")
     if s["broker_props"]:
         out.append(f"brokers : {s['broker_props']}")
+    if s.get("mm2"):
+        out.append(f"MM2     : dedicated mode, tasks.max={s['partitions']}, IdentityReplicationPolicy; "
+                   f"tuned run adds {s['mm2']['tuned']}"
+                   + (f"; both runs add {s['mm2']['extra_props']}" if s["mm2"]["extra_props"] else ""))
     src = r.get("source_topic")
     if src:
         out.append(f"data    : {src['records']} records, {src['on_disk_mib']} MiB on disk at the source "
@@ -1016,6 +1201,52 @@ def format_report(report: dict[str, Any]) -> str:
             out.extend("    " + line for line in (mir.get("service_log_tail") or "").splitlines()[-15:])
             if mir.get("cores_busy"):
                 cpu_rows.append(("ClusterLink mirror (not caught up)", mir["cores_busy"]))
+    cpu_per_gib: list[tuple[str, dict[str, Any]]] = []
+    if mir and mir.get("caught_up"):
+        cpu_per_gib.append(("ClusterLink (whole serve process)", mir))
+    for run in ("default", "tuned"):
+        mm = r.get(f"mm2_{run}")
+        if not mm:
+            continue
+        name = f"MirrorMaker 2 {run}"
+        out.append("")
+        if mm.get("caught_up"):
+            row(f"{name}, launch -> lag 0", mm)
+            out.append(f"{name + ', first -> last record':<44}{mm.get('copy_mib_per_s', 0):>9.1f}"
+                       f"{mm.get('copy_records_per_s', 0):>12.0f}")
+            if mm.get("middle_mib_per_s"):
+                out.append(f"{name + ', 10% -> 90% of records':<44}{mm['middle_mib_per_s']:>9.1f}"
+                           f"{mm['middle_records_per_s']:>12.0f}")
+            out.append(f"  timing: first record after {mm['seconds_to_first_record']}s (JVM and Connect start-up), "
+                       f"lag 0 after {mm['seconds_total']}s; on disk at the destination "
+                       f"{mm.get('destination_on_disk_mib')} MiB; peak RSS {mm.get('mm2_peak_rss_mib')} MiB"
+                       + (f"; {mm['extra_records_on_destination']} duplicate records"
+                          if mm.get("extra_records_on_destination") else ""))
+            cpu_per_gib.append((f"{name} (java process)", mm))
+        else:
+            out.append(f"{name}: DID NOT CATCH UP - {mm.get('why')}")
+            out.append(f"  {mm.get('records_mirrored')}/{mm.get('records_expected')} records on the destination "
+                       f"after {mm.get('seconds_total')}s; last lines of its log:")
+            out.extend("    " + line for line in (mm.get("mm2_log_tail") or "").splitlines()[-15:])
+        eff = mm.get("effective_client_configs") or {}
+        if eff.get("verified"):
+            pr, co = eff["producer"], eff["consumer"]
+            out.append(f"  as run (from its log): {eff['tasks_seen']} tasks; producers ({pr['clients']}) "
+                       f"batch.size={pr['batch.size']} linger.ms={pr['linger.ms']} "
+                       f"compression.type={pr['compression.type']} acks={pr['acks']} "
+                       f"max.in.flight={pr['max.in.flight.requests.per.connection']}; consumers ({co['clients']}) "
+                       f"fetch.max.bytes={co['fetch.max.bytes']} "
+                       f"max.partition.fetch.bytes={co['max.partition.fetch.bytes']}")
+        else:
+            out.append("  could not read the clients' settings from its log")
+        if not mm.get("caught_up") and mm.get("cores_busy"):
+            cpu_rows.append((f"{name} (not caught up)", mm["cores_busy"]))
+    if cpu_per_gib:
+        out.append("")
+        out.append("CPU seconds of the mirroring process per GiB mirrored (whole run; from first record):")
+        for label, res in cpu_per_gib:
+            out.append(f"  {label:<42} {res.get('cpu_s_per_gib')}  ({res.get('cpu_seconds')} s);  "
+                       f"{res.get('copy_cpu_s_per_gib')}  ({res.get('cpu_seconds_copying')} s)")
     if q:
         out.append("")
         out.append("ratios (MiB/s; 'copy' = first -> last record, without the start-up delay):")
@@ -1077,6 +1308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status = "mirror did not catch up"
             elif not args.skip_latency:
                 bench.latency(stub)
+            if not args.skip_mm2:
+                bench.stop_service()
+                bench.mirrormaker("default", {})
+                bench.mirrormaker("tuned", dict(TUNED))
+                if status == "complete" and not all(bench.results[f"mm2_{run}"].get("caught_up")
+                                                    for run in ("default", "tuned")):
+                    status = "MirrorMaker 2 did not catch up"
         except KeyboardInterrupt:
             status = "interrupted"
             log("interrupted; stopping everything")
@@ -1086,6 +1324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if bench.service is not None and bench.service.output:
                 errors.append("last service output:\n" + "".join(bench.service.output[-30:]))
         finally:
+            machine["loadavg_at_end"] = _loadavg()
             # A second Ctrl-C must not cut the clean-up short.
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:

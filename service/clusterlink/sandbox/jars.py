@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +27,8 @@ MIN_JAVA_MAJOR = 17
 LIBS_CACHE_ENV = "CLUSTERLINK_KAFKA_LIBS_CACHE"
 COMPLETE_MARKER = ".clusterlink-complete"
 MVN_TIMEOUT_S = 900.0
+# Artifacts whose <name>-<version>.jar must be in a folder for it to count as complete.
+SANDBOX_JARS = ("kafka_2.13", "kafka-tools")
 
 
 class SandboxError(RuntimeError):
@@ -65,22 +67,32 @@ def find_mvn() -> str:
     return mvn
 
 
-def ensure_jars(cache_dir: Path | None = None) -> Path:
+def ensure_jars(
+    cache_dir: Path | None = None,
+    *,
+    pom: Path | None = None,
+    required: Sequence[str] = SANDBOX_JARS,
+) -> Path:
     """Return a folder holding every Kafka jar (use as `-cp 'DIR/*'`), fetching it once.
 
     `cache_dir` (or $CLUSTERLINK_KAFKA_LIBS_CACHE) is the folder itself; by default
     `<user cache>/clusterlink/kafka-<version>/libs`.
+
+    `pom` and `required` let another jar set (e.g. the benchmark's MirrorMaker 2) use
+    the same cache logic in a folder of its own: `pom` replaces the sandbox's pom.xml
+    (it receives -Dkafka.version too) and `required` names the artifacts whose
+    `<name>-<version>.jar` must be present.
     """
     libs = Path(cache_dir) if cache_dir is not None else default_libs_dir()
-    if _is_complete(libs):
+    if _is_complete(libs, required):
         return libs
     libs.parent.mkdir(parents=True, exist_ok=True)
     # Parallel test workers may all find the cache empty: one resolves, the others wait
     # on the lock and then see the finished folder.
     with _file_lock(libs.parent / f".{libs.name}.lock"):
-        if _is_complete(libs):
+        if _is_complete(libs, required):
             return libs
-        _resolve_atomically(libs)
+        _resolve_atomically(libs, pom, required)
     return libs
 
 
@@ -119,12 +131,16 @@ def _java_major_version(java: str) -> int:
     return int(match.group(2) or 0) if major == 1 else major
 
 
-def _is_complete(libs: Path) -> bool:
+def _has_jars(libs: Path, required: Sequence[str]) -> bool:
+    return all((libs / f"{name}-{KAFKA_VERSION}.jar").is_file() for name in required)
+
+
+def _is_complete(libs: Path, required: Sequence[str] = SANDBOX_JARS) -> bool:
     marker = _read_marker(libs)
     if marker is not None:
-        return marker.get("kafka_version") == KAFKA_VERSION
+        return marker.get("kafka_version") == KAFKA_VERSION and _has_jars(libs, required)
     # A folder someone filled by hand (e.g. a Kafka release's libs/) is fine as it is.
-    return all((libs / f"{name}-{KAFKA_VERSION}.jar").is_file() for name in ("kafka_2.13", "kafka-tools"))
+    return _has_jars(libs, required)
 
 
 def _read_marker(libs: Path) -> dict[str, object] | None:
@@ -145,22 +161,23 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _resolve_atomically(libs: Path) -> None:
+def _resolve_atomically(libs: Path, pom: Path | None = None, required: Sequence[str] = SANDBOX_JARS) -> None:
     """Resolve into a sibling temp folder, then rename: readers never see a half-filled folder."""
     if libs.exists() and _read_marker(libs) is None and any(libs.iterdir()):
         # Not written by us (ours always carry the marker): never delete someone's folder.
         raise SandboxError(
-            f"{libs} exists but holds no Kafka {KAFKA_VERSION} jars (kafka_2.13, kafka-tools); "
+            f"{libs} exists but holds no Kafka {KAFKA_VERSION} jars ({', '.join(required)}); "
             f"empty it, or point {LIBS_CACHE_ENV} at another folder"
         )
     mvn = find_mvn()
     work = Path(tempfile.mkdtemp(prefix=f".{libs.name}.tmp-", dir=libs.parent))
     try:
         staged = work / "libs"
-        _run_maven(mvn, work, staged)
+        _run_maven(mvn, work, staged, pom)
         jars = sorted(p.name for p in staged.glob("*.jar"))
-        if not any(name.startswith("kafka_2.13-") for name in jars):
-            raise SandboxError(f"Maven finished but no kafka_2.13 jar appeared in {staged}")
+        missing = [name for name in required if f"{name}-{KAFKA_VERSION}.jar" not in jars]
+        if missing:
+            raise SandboxError(f"Maven finished but no {', '.join(missing)} jar appeared in {staged}")
         (staged / COMPLETE_MARKER).write_text(
             json.dumps({"kafka_version": KAFKA_VERSION, "jars": jars}, indent=1)
         )
@@ -173,10 +190,10 @@ def _resolve_atomically(libs: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_maven(mvn: str, work: Path, output: Path) -> None:
-    pom = resources.files("clusterlink.sandbox").joinpath("pom.xml")
+def _run_maven(mvn: str, work: Path, output: Path, pom: Path | None = None) -> None:
+    source = pom if pom is not None else resources.files("clusterlink.sandbox").joinpath("pom.xml")
     # A copy in the temp folder keeps Maven from writing anything next to the package.
-    (work / "pom.xml").write_bytes(pom.read_bytes())
+    (work / "pom.xml").write_bytes(source.read_bytes())
     cmd = [
         mvn, "-q", "-B", "-Dstyle.color=never",
         f"-Dkafka.version={KAFKA_VERSION}",
