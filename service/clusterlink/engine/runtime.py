@@ -65,6 +65,7 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
         max_in_flight=spec.knob("mirror.produce.max.in.flight"),
         produce_request_max_bytes=spec.knob("mirror.produce.request.max.bytes"),
         request_timeout_ms=spec.knob("destination.request.timeout.ms"),
+        source_timeout_ms=spec.knob("source.request.timeout.ms"),
     )
 
 
@@ -80,6 +81,7 @@ class LinkRuntime:
         self.clusters: mirror_steps.Clusters | None = None
         self.scheduler = Scheduler(f"link-{spec.name}", classify, self._on_error)
         self._stopping = False
+        self._winding_down: dict[int, mirror_steps.MirrorSpec] = {}
         self._counters: dict[int, tuple[Callable[[float], None], Callable[[float], None]]] = {}
 
     # -- the reconciler's side ---------------------------------------------------
@@ -93,8 +95,9 @@ class LinkRuntime:
         return self._stopping
 
     def mirror_ids(self) -> frozenset[int]:
+        """Mirrors this runtime runs, including removed ones whose writes may still land."""
         with self._lock:
-            return frozenset(self.mirrors)
+            return frozenset(self.mirrors) | frozenset(self._winding_down)
 
     def start(self) -> None:
         self.scheduler.start()
@@ -122,11 +125,38 @@ class LinkRuntime:
             self.scheduler.add(self._prepare_name(spec.mirror_id), self._prepare_step(spec))
 
     def remove_mirror(self, mirror_id: int) -> None:
+        """Stops a mirror; its task shows STOPPED once none of its writes can land any more."""
         with self._lock:
-            self.mirrors.pop(mirror_id, None)
+            m = self.mirrors.pop(mirror_id, None)
+            if m is not None:
+                self._winding_down[mirror_id] = m
         self.scheduler.remove(self._prepare_name(mirror_id))
-        if self.copier is not None:
-            self.copier.remove(mirror_id)
+        if m is None:
+            return
+        if self.copier is None:
+            self._stopped(mirror_id, None)
+        else:
+            self.copier.remove(mirror_id, lambda route: self._stopped(mirror_id, route))
+
+    def _stopped(self, mirror_id: int, route: Route | None) -> None:
+        """Called once a removed mirror's writes have settled: final status, task STOPPED."""
+        def step() -> None:
+            with self._lock:
+                m = self._winding_down.get(mirror_id)
+            if m is None:
+                return
+            if route is not None:
+                progress.write_link_status(self.factory, self.spec.link_id, [self._status_of(route)])
+            if mirror_id not in self.mirrors and progress.read_orders(self.factory, mirror_id) is not None:
+                progress.set_task(self.factory, self.spec.link_id, m.task_name, "STOPPED")
+            with self._lock:
+                self._winding_down.pop(mirror_id, None)
+        self.scheduler.add(f"stopped/{mirror_id}", step)
+
+    def stopped_mirrors(self) -> list[mirror_steps.MirrorSpec]:
+        """After the runtime finished: the mirrors it ran, whose tasks are now STOPPED."""
+        with self._lock:
+            return list(self.mirrors.values()) + list(self._winding_down.values())
 
     @staticmethod
     def _prepare_name(mirror_id: int) -> str:
@@ -250,24 +280,29 @@ class LinkRuntime:
             if failed:
                 self._fail(m, failed[0])
                 continue
-            rows = [
-                progress.PartitionProgress(
-                    partition=p,
-                    source_log_start_offset=st.source_log_start,
-                    source_end_offset=st.source_end,
-                    mirror_end_offset=st.acked_dst,
-                    mirrored_source_offset=st.mirrored_source_offset(),
-                    translated=bool(st.segments),
-                    reencoded_batches=st.reencoded_batches,
-                )
-                for p, st in sorted(route.partitions.items())
-            ]
-            statuses.append(progress.MirrorStatus(mirror_id, rows))
+            status = self._status_of(route)
+            rows = status.partitions
+            statuses.append(status)
             self._source_health(m, route, order.state, now)
             if order.state == lifecycle.PROMOTING:
                 self._try_promote(m, rows, route, now)
         progress.write_link_status(self.factory, self.spec.link_id, statuses)
         return interval
+
+    @staticmethod
+    def _status_of(route: Route) -> progress.MirrorStatus:
+        return progress.MirrorStatus(route.mirror_id, [
+            progress.PartitionProgress(
+                partition=p,
+                source_log_start_offset=st.source_log_start,
+                source_end_offset=st.source_end,
+                mirror_end_offset=st.acked_dst,
+                mirrored_source_offset=st.mirrored_source_offset(),
+                translated=bool(st.segments),
+                reencoded_batches=st.reencoded_batches,
+            )
+            for p, st in sorted(route.partitions.items())
+        ])
 
     def _source_health(self, m: mirror_steps.MirrorSpec, route: Route, state: str, now: float) -> None:
         stale = [st for st in route.partitions.values() if now - st.last_fetch_ok > self.timeout]
@@ -294,9 +329,7 @@ class LinkRuntime:
                 f"{sorted(behind)}")
             return
         if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PROMOTING], lifecycle.PROMOTED):
-            assert self.copier is not None
-            self.copier.remove(m.mirror_id)
-            progress.set_task(self.factory, self.spec.link_id, m.task_name, "STOPPED")
+            self.remove_mirror(m.mirror_id)
 
     # -- data path callbacks (called on the data thread) ----------------------------
 

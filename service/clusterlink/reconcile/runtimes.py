@@ -76,7 +76,7 @@ class Reconciler:
             ).all()
         desired, deleting = desired_state(MirrorRow(*row) for row in rows)
         for link_id in [lid for lid, rt in self.runtimes.items() if rt.finished]:
-            del self.runtimes[link_id]
+            self._stopped(self.runtimes.pop(link_id))
         running = {
             lid: RunningLink(rt.version, rt.mirror_ids(), rt.stopping) for lid, rt in self.runtimes.items()
         }
@@ -101,6 +101,13 @@ class Reconciler:
                     runtime.add_mirror(spec)
         for mirror_id in todo.finish_deletes:
             self._finish_delete(mirror_id)
+
+    def _stopped(self, runtime: LinkRuntime) -> None:
+        """Both threads of the runtime are gone: none of its writes can land any more."""
+        for m in runtime.stopped_mirrors():
+            if progress.read_orders(self.factory, m.mirror_id) is not None:
+                progress.set_task(self.factory, runtime.spec.link_id, m.task_name, "STOPPED")
+        log.info("the runtime of link %s stopped", runtime.spec.name)
 
     def _mirror_specs(self, ids: set[int]) -> dict[int, MirrorSpec]:
         with self.factory() as session:

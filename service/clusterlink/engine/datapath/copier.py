@@ -51,7 +51,8 @@ class CopierSettings:
     buffer_bytes: int              # most bytes queued for the destination, whole link
     max_in_flight: int             # produce requests per destination broker
     produce_request_max_bytes: int
-    request_timeout_ms: int
+    request_timeout_ms: int        # Produce (acks=all) on the destination
+    source_timeout_ms: int         # a Fetch answer, beyond its max wait
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Copier:
         self._fetching: set[int] = set()           # source nodes with a fetch in flight
         self._producing: dict[int, int] = {}       # destination node -> requests in flight
         self._retry_at: dict[tuple[str, int], float] = {}
+        self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"link-{name}-data", daemon=True)
         self.error: BaseException | None = None
@@ -125,8 +127,14 @@ class Copier:
     def add(self, route: Route) -> None:
         self._send(lambda: self._add(route))
 
-    def remove(self, mirror_id: int) -> None:
-        self._send(lambda: self._routes.pop(mirror_id, None))
+    def remove(self, mirror_id: int, on_stopped: Callable[[Route], None] | None = None) -> None:
+        """Stops copying a mirror; `on_stopped(route)` runs (on this thread) once
+        none of its writes is in flight any more, so nothing of it can land after."""
+        def apply() -> None:
+            route = self._routes.pop(mirror_id, None)
+            if route is not None and on_stopped is not None:
+                self._stopping.append((route, on_stopped))
+        self._send(apply)
 
     def resume(self, mirror_id: int, partition: int, dst_end: int, segments: list[Segment]) -> None:
         def apply() -> None:
@@ -145,13 +153,15 @@ class Copier:
     def _run(self) -> None:
         s = self.settings
         self._net = NetworkSelector(slow_task_threshold_secs=2.0)
-        common = dict(request_timeout_ms=s.request_timeout_ms, client_id=f"clusterlink-{self.name}")
+        client_id = f"clusterlink-{self.name}"
         # One request more than the data path uses, so metadata requests
         # always find a connection that is not at its in-flight limit.
         self._src = wire.new_manager(self._net, self._source, max_in_flight=2,
-                                     receive_max_bytes=s.fetch_max_bytes + (1 << 20), **common)
+                                     receive_max_bytes=s.fetch_max_bytes + (1 << 20), client_id=client_id,
+                                     request_timeout_ms=s.source_timeout_ms + s.fetch_max_wait_ms)
         self._dst = wire.new_manager(self._net, self._destination, max_in_flight=s.max_in_flight + 1,
-                                     receive_max_bytes=1 << 24, **common)
+                                     receive_max_bytes=1 << 24, client_id=client_id,
+                                     request_timeout_ms=s.request_timeout_ms)
         try:
             self._src.cluster.start_refresh_loop()
             self._dst.cluster.start_refresh_loop()
@@ -160,6 +170,8 @@ class Copier:
                     self._inbox.popleft()()
                 while self._events:
                     self._events.popleft()()
+                if self._stopping:
+                    self._report_stopped()
                 self._fetch()
                 self._produce()
                 self._net.poll(timeout_ms=self._poll_timeout_ms())
@@ -170,6 +182,16 @@ class Copier:
             self._src.close()
             self._dst.close()
             self._net.close()
+
+    def _report_stopped(self) -> None:
+        settled = [(r, cb) for r, cb in self._stopping if all(not st.inflight for st in r.partitions.values())]
+        for item in settled:
+            self._stopping.remove(item)
+            route, callback = item
+            try:
+                callback(route)
+            except Exception:  # noqa: BLE001 - a callback never stops the data path
+                log.exception("link %s: reporting mirror %s stopped failed", self.name, route.mirror_id)
 
     def _poll_timeout_ms(self) -> int:
         if self._inbox or self._events:
