@@ -1,0 +1,58 @@
+"""A source batch that cannot be parsed fails its own mirror only, naming partition and offset."""
+
+from __future__ import annotations
+
+import pytest
+
+from clusterlink.v1 import clusterlink_pb2 as pb
+from tests.fixtures.service import Service, wait_for
+from tests.integration.kafka_io import caught_up, create_link, create_topic, produce, read_all, unique
+
+pytestmark = pytest.mark.integration
+
+MAGIC_AT = 16  # byte of a record batch that holds its format version
+
+
+def _corrupt_first_batch(cluster, topic: str, partition: int) -> None:  # type: ignore[no-untyped-def]
+    """Overwrites the magic byte of the partition's first batch in the broker's log file.
+
+    The broker serves fetches from its files without checking them, so the
+    service receives exactly these bytes: a batch of an unknown format.
+    """
+    (node,) = cluster.node_ids
+    (log_file,) = (cluster.node_folder(node) / "data" / f"{topic}-{partition}").glob("*.log")
+    with open(log_file, "r+b") as handle:
+        handle.seek(MAGIC_AT)
+        assert handle.read(1) == b"\x02"
+        handle.seek(MAGIC_AT)
+        handle.write(b"\x07")
+
+
+def test_an_unparseable_batch_fails_its_mirror_and_the_others_go_on(
+    service: Service, kafka_cluster_factory, kafka_destination
+):
+    source = kafka_cluster_factory(nodes=1)
+    stub = service.stub()
+    broken, healthy = unique("broken"), unique("healthy")
+    for topic in (broken, healthy):
+        create_topic(source.bootstrap, topic, 2)
+        produce(source.bootstrap, topic, 100, 2)
+    _corrupt_first_batch(source, broken, 1)
+
+    link = unique("link")
+    stub.CreateLink(pb.CreateLinkRequest(link_id=link, link=pb.Link(
+        source=pb.ClusterConnection(bootstrap_servers=source.bootstrap),
+        destination=pb.ClusterConnection(bootstrap_servers=kafka_destination.bootstrap))))
+    names = {}
+    for topic in (broken, healthy):
+        names[topic] = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+            parent=f"links/{link}", mirror_topic=pb.MirrorTopic(source_topic=topic))).name
+
+    failed = wait_for("the broken mirror FAILED", lambda: (m := stub.GetMirrorTopic(
+        pb.GetMirrorTopicRequest(name=names[broken]))).state == pb.MirrorTopic.FAILED and m)
+    assert "partition 1" in failed.reason and "offset 0" in failed.reason, failed.reason
+
+    # The other mirror of the same link keeps going, also with new records.
+    produce(source.bootstrap, healthy, 100, 2, start=100)
+    wait_for("the healthy mirror caught up", lambda: caught_up(stub, names[healthy], source.bootstrap, healthy, 2))
+    assert read_all(kafka_destination.bootstrap, healthy, 2) == read_all(source.bootstrap, healthy, 2)
