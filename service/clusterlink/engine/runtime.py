@@ -28,7 +28,7 @@ from clusterlink.engine import mirror as mirror_steps
 from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, SegmentBatch
 from clusterlink.engine.datapath.partition import Phase
 from clusterlink.engine.prepare import DestinationError, FatalMirrorError, SourceTopicMissingError
-from clusterlink.engine.errors import Outcome, classify
+from clusterlink.engine.errors import SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
 from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka import wire
@@ -82,7 +82,8 @@ class LinkRuntime:
         self.scheduler = Scheduler(f"link-{spec.name}", classify, self._on_error)
         self._stopping = False
         self._winding_down: dict[int, mirror_steps.MirrorSpec] = {}
-        self._counters: dict[int, tuple[Callable[[float], None], Callable[[float], None]]] = {}
+        # mirror id -> (records, bytes, fenced writes) counter increments
+        self._counters: dict[int, tuple[Callable[[float], None], ...]] = {}
 
     # -- the reconciler's side ---------------------------------------------------
 
@@ -120,7 +121,8 @@ class LinkRuntime:
             self.mirrors[spec.mirror_id] = spec
         records = self.metrics.records.labels(self.spec.name, spec.topic)
         size = self.metrics.bytes.labels(self.spec.name, spec.topic)
-        self._counters[spec.mirror_id] = (records.inc, size.inc)
+        fenced = self.metrics.fenced.labels(self.spec.name, spec.topic)
+        self._counters[spec.mirror_id] = (records.inc, size.inc, fenced.inc)
         if self.copier is not None:
             self.scheduler.add(self._prepare_name(spec.mirror_id), self._prepare_step(spec))
 
@@ -182,7 +184,7 @@ class LinkRuntime:
             self.timeout,
         )
         copier = Copier(spec.name, spec.source, spec.destination, producer_id, copier_settings(spec),
-                        self._store_segments, self._on_resync, self._on_acked)
+                        self._store_segments, self._on_resync, self._on_acked, self._on_fenced)
         if self._stopping:
             return None
         copier.start()
@@ -339,6 +341,11 @@ class LinkRuntime:
     def _on_resync(self, _mirror_id: int, _partition: int) -> None:
         self.scheduler.wake("resync")
 
+    def _on_fenced(self, mirror_id: int) -> None:
+        counters = self._counters.get(mirror_id)
+        if counters is not None:
+            counters[2](1)
+
     def _on_acked(self, mirror_id: int, records: int, size: int) -> None:
         counters = self._counters.get(mirror_id)
         if counters is not None:
@@ -355,37 +362,28 @@ class LinkRuntime:
         progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
 
     def _on_error(self, name: str, exc: BaseException, outcome: Outcome) -> None:
-        """Turns a failed step into states: the one place that does."""
-        spec = self.spec
+        """Turns a failed step into states, reading them off the error table's row."""
         mirror_id = int(name.split("/", 1)[1]) if name.startswith("prepare/") else None
         m = self.mirrors.get(mirror_id) if mirror_id is not None else None
-        if m is None:
-            # A link-wide step: every mirror's task shows the error.
-            reason = str(exc) or exc.__class__.__name__
-            if outcome.kind == "source_unavailable":
-                reason = f"cannot reach the source cluster at {spec.source.bootstrap_servers}: {exc}"
-            for each in list(self.mirrors.values()):
-                self._apply(each, outcome, reason)
-            return
-        self._apply(m, outcome, str(exc) or exc.__class__.__name__)
+        # A link-wide step (start, status, resync) shows its error on every mirror.
+        targets = [m] if m is not None else list(self.mirrors.values())
+        for each in targets:
+            self._apply(each, name, outcome, str(exc) or exc.__class__.__name__)
 
-    def _apply(self, m: mirror_steps.MirrorSpec, outcome: Outcome, reason: str) -> None:
-        spec = self.spec
-        if outcome.kind == "fatal":
+    def _apply(self, m: mirror_steps.MirrorSpec, step: str, outcome: Outcome, reason: str) -> None:
+        orders = progress.read_orders(self.factory, m.mirror_id)
+        row = for_mirror_state(outcome, orders.state if orders else None)
+        if row.kind == SOURCE_UNAVAILABLE and not reason.startswith("cannot reach"):
+            reason = f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {reason}"
+        reason = row.reason_prefix + reason
+        if row.terminal:
+            # The step gives up: a person must act, and the reason says what.
+            self.scheduler.remove(step)
             self._fail(m, reason)
             return
-        if outcome.kind == "source_topic_missing":
-            orders = progress.read_orders(self.factory, m.mirror_id)
-            if orders is None or orders.state != lifecycle.PENDING:
-                self.scheduler.remove(self._prepare_name(m.mirror_id))
-                self._fail(m, reason)
-                return
-            progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, f"waiting: {reason}")
-        elif outcome.kind == "source_unavailable":
-            if not reason.startswith("cannot reach"):
-                reason = f"cannot reach the source cluster at {spec.source.bootstrap_servers}: {reason}"
-            progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.ACTIVE],
-                                           lifecycle.SOURCE_UNAVAILABLE, reason)
-        elif outcome.kind == "restart":
-            return
-        progress.set_task(self.factory, spec.link_id, m.task_name, "ERROR", reason)
+        if row.mirror_state is not None:
+            progress.compare_and_set_state(self.factory, m.mirror_id, row.mirror_from, row.mirror_state, reason)
+        elif row.reason_prefix and orders is not None:
+            progress.set_reason(self.factory, m.mirror_id, orders.state, reason)
+        if row.task_state is not None:
+            progress.set_task(self.factory, self.spec.link_id, m.task_name, row.task_state, reason)

@@ -36,6 +36,7 @@ class Metrics:
     registry: CollectorRegistry
     records: Counter
     bytes: Counter
+    fenced: Counter
 
 
 class StoreCollector(Collector):
@@ -88,12 +89,20 @@ def build_metrics(factory: sessionmaker[Session]) -> Metrics:
     )
     mirrored_bytes = Counter(
         "clusterlink_mirrored_bytes",
-        "Key and value bytes written to mirror topics.",
+        "Record batch bytes written to mirror topics (as stored, compressed).",
+        ["link", "mirror_topic"],
+        registry=registry,
+    )
+    fenced = Counter(
+        "clusterlink_fenced_writes",
+        "Writes the destination refused as out of sequence: another session of the link (a retry, "
+        "a request of a stopped process) wrote there first; the partition resumed from the "
+        "destination's end offset. Not an error.",
         ["link", "mirror_topic"],
         registry=registry,
     )
     registry.register(StoreCollector(factory))
-    return Metrics(registry=registry, records=records, bytes=mirrored_bytes)
+    return Metrics(registry=registry, records=records, bytes=mirrored_bytes, fenced=fenced)
 
 
 def serve_metrics(metrics: Metrics, listen: str) -> None:

@@ -76,7 +76,8 @@ class Counters:
 class Copier:
     def __init__(self, name: str, source: Connection, destination: Connection, producer_id: int,
                  settings: CopierSettings, store_segments: Callable[[SegmentBatch], None],
-                 on_resync: Callable[[int, int], None], on_acked: Callable[[int, int, int], None]):
+                 on_resync: Callable[[int, int], None], on_acked: Callable[[int, int, int], None],
+                 on_fenced: Callable[[int], None]):
         self.name = name
         self.settings = settings
         self.producer_id = producer_id
@@ -84,6 +85,7 @@ class Copier:
         self._store_segments = store_segments
         self._on_resync = on_resync
         self._on_acked = on_acked
+        self._on_fenced = on_fenced
         self._source, self._destination = source, destination
         self._net: NetworkSelector | None = None
         self._routes: dict[int, Route] = {}
@@ -424,5 +426,7 @@ class Copier:
     def _refused(self, st: PartitionState, reason: str, *, fenced: bool) -> None:
         was_running = st.phase is Phase.RUNNING
         st.on_write_refused(reason, fenced=fenced)
+        if fenced:
+            self._on_fenced(st.mirror_id)
         if was_running or st.phase is Phase.RESYNC:
             self._on_resync(st.mirror_id, st.partition)
