@@ -27,7 +27,12 @@ from confluent_kafka.admin import AdminClient
 from clusterlink.engine import mirror as mirror_steps
 from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, SegmentBatch
 from clusterlink.engine.datapath.partition import Phase
-from clusterlink.engine.prepare import DestinationError, FatalMirrorError, SourceTopicMissingError
+from clusterlink.engine.prepare import (
+    DestinationError,
+    FatalMirrorError,
+    SourceTopicMissingError,
+    SourceUnavailableError,
+)
 from clusterlink.engine.errors import SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
 from clusterlink.kafka import admin as kadmin
@@ -232,6 +237,13 @@ class LinkRuntime:
                 points = mirror_steps.resync_points(m, self.clusters, self.factory, waiting)
             except FatalMirrorError as exc:
                 self._fail(m, str(exc))
+                continue
+            except (DestinationError, SourceUnavailableError, KafkaException) as exc:
+                # A broker coming back: ask again soon, without the growing
+                # backoff of a failing step, so the partition resumes as soon
+                # as the cluster answers.
+                log.info("mirror %s/%s: resync waits: %s", self.spec.name, m.topic, exc)
+                again = min(again, 1.0)
                 continue
             for p, (dst_end, segments) in points.items():
                 self.copier.resume(m.mirror_id, p, dst_end, segments)

@@ -35,6 +35,9 @@ def base_config(conn: Connection) -> dict[str, Any]:
         # Keep librdkafka's own logging quiet about connection churn; errors
         # still reach error_cb.
         "log.connection.close": False,
+        # A restarted broker is back within seconds: do not wait librdkafka's
+        # default 10 s between reconnects (every wait delays the mirror).
+        "reconnect.backoff.max.ms": 1000,
     }
     if conn.sasl_mechanism:
         cfg["sasl.mechanism"] = conn.sasl_mechanism

@@ -95,6 +95,7 @@ class Copier:
         self._producing: dict[int, int] = {}       # destination node -> requests in flight
         self._retry_at: dict[tuple[str, int], float] = {}
         self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
+        self._rounds = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"link-{name}-data", daemon=True)
         self.error: BaseException | None = None
@@ -247,9 +248,14 @@ class Copier:
                 per_node.setdefault(leader, {}).setdefault((route.source_topic, p), st)
         if missing:
             cluster.request_update()
+        self._rounds += 1
         for node, wanted in per_node.items():
+            # The broker fills a Fetch answer in request order until its byte
+            # limit: start each round at another partition so none starves.
+            order = list(wanted.items())
+            cut = self._rounds % len(order)
             topics: dict[str, list[tuple[int, int]]] = {}
-            for (topic, p), st in wanted.items():
+            for (topic, p), st in order[cut:] + order[:cut]:
                 topics.setdefault(topic, []).append((p, st.next_src))
             req = wire.fetch_request(topics, max_wait_ms=self.settings.fetch_max_wait_ms,
                                      max_bytes=self.settings.fetch_max_bytes,
