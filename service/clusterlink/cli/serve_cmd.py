@@ -62,6 +62,13 @@ def _security(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
+def _still_owner(check, engine, token: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return check(engine, token)
+    except Exception:  # noqa: BLE001 - an unreachable store is not a lost lock; lock.alive() tells
+        return True
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here so client commands start fast.
     from pathlib import Path
@@ -71,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from clusterlink.api.server import build_server
     from clusterlink.metrics.exporter import build_metrics, serve_metrics
     from clusterlink.reconcile.runtimes import Reconciler
-    from clusterlink.store.db import default_url, make_engine, session_factory, upgrade
-    from clusterlink.store.ownership import DatabaseInUseError, hold_database
+    from clusterlink.store.db import default_url, make_engine, owned_session_factory, upgrade
+    from clusterlink.store.ownership import DatabaseInUseError, claim, hold_database, still_owner
     from clusterlink.store.secrets import SecretKeyError, load_box
 
     logging.basicConfig(
@@ -91,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         box = load_box(Path(args.secret_key_file) if args.secret_key_file else None)
         lock = hold_database(url)
         upgrade(url)
+        engine = make_engine(url)
+        token = claim(engine, lock)
     except (SecretKeyError, DatabaseInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -98,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot open the database {shown}: {exc.__class__.__name__}: "
               f"{str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return 1
-    factory = session_factory(make_engine(url))
+    factory = owned_session_factory(engine, token)
     metrics = build_metrics(factory)
     if args.metrics_listen != "off":
         try:
@@ -125,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
           f"metrics {args.metrics_listen})", flush=True)
     status = 0
     while not stop.wait(5.0):
-        if not lock.alive():
+        if not lock.alive() or not _still_owner(still_owner, engine, token):
             logging.getLogger(__name__).error(
                 "lost the exclusive lock on the database %s; stopping so that no mirror gets two writers", shown
             )

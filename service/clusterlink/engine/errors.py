@@ -25,6 +25,7 @@ from clusterlink.engine.prepare import (
     SourceUnavailableError,
 )
 from clusterlink.store import lifecycle
+from clusterlink.store.db import OwnershipLost
 
 __all__ = [
     "DestinationError",
@@ -44,6 +45,7 @@ SOURCE_TOPIC_MISSING = "source_topic_missing"
 SOURCE_UNAVAILABLE = "source_unavailable"
 DESTINATION = "destination"
 RESTART = "restart"
+OWNERSHIP_LOST = "ownership_lost"
 UNEXPECTED = "unexpected"
 
 # LinkTask.state shown for a failing step.
@@ -98,6 +100,9 @@ TABLE: dict[type[BaseException], Outcome] = {
     DestinationError: Outcome(DESTINATION, 1.0, task_state=TASK_ERROR),
     # Not an error: run the step again at once (e.g. the source topic grew).
     RestartSession: Outcome(RESTART, 0.0),
+    # Another serve owns the database now: write nothing more (the store
+    # refuses it anyway); the process stops on its lock check.
+    OwnershipLost: Outcome(OWNERSHIP_LOST, None),
     Exception: _UNEXPECTED,
 }
 

@@ -33,7 +33,7 @@ from clusterlink.engine.prepare import (
     SourceTopicMissingError,
     SourceUnavailableError,
 )
-from clusterlink.engine.errors import SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
+from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
 from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka import wire
@@ -375,6 +375,9 @@ class LinkRuntime:
 
     def _on_error(self, name: str, exc: BaseException, outcome: Outcome) -> None:
         """Turns a failed step into states, reading them off the error table's row."""
+        if outcome.kind == OWNERSHIP_LOST:
+            log.error("link %s: %s", self.spec.name, exc)
+            return
         mirror_id = int(name.split("/", 1)[1]) if name.startswith("prepare/") else None
         m = self.mirrors.get(mirror_id) if mirror_id is not None else None
         # A link-wide step (start, status, resync) shows its error on every mirror.

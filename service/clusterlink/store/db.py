@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from clusterlink.store.models import ServiceOwner
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -44,7 +46,13 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # The application name lets a serve that takes over the database find
+    # the sessions of the one it replaces (store.ownership.claim).
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         connect_args={"application_name": APPLICATION_NAME})
+
+
+APPLICATION_NAME = "clusterlink-serve"
 
 
 def upgrade(url: str) -> None:
@@ -59,9 +67,30 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+class OwnershipLost(RuntimeError):
+    """Another serve process owns the database now: this one must not write."""
+
+
+def owned_session_factory(engine: Engine, token: str) -> sessionmaker[Session]:
+    """Sessions whose write transactions first check that `token` still owns the database."""
+    return sessionmaker(engine, expire_on_commit=False, info={OWNER_TOKEN: token})
+
+
+OWNER_TOKEN = "clusterlink.owner_token"
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commits at the end, rolls back whole on any error."""
+    """One unit of work: commits at the end, rolls back whole on any error.
+
+    With an owner token (a serving process), the transaction first checks
+    that the token still owns the database, and refuses to write if not.
+    """
     with factory() as session:
         with session.begin():
+            token = session.info.get(OWNER_TOKEN)
+            if token is not None:
+                owner = session.get(ServiceOwner, 1)
+                if owner is None or owner.token != token:
+                    raise OwnershipLost("another clusterlink serve owns the database now; this one stops")
             yield session

@@ -146,3 +146,18 @@ class LinkTask(Base):
     update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     link: Mapped[Link] = relationship(back_populates="tasks")
+
+
+class ServiceOwner(Base):
+    """The one row naming the serve process that owns the database (a fencing token).
+
+    A serve that takes over writes a new token; every write transaction
+    checks it first (store.db.transaction), so a process that lost the
+    database lock while frozen can never write again once it wakes up.
+    """
+
+    __tablename__ = "service_owner"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    claim_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
