@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -20,7 +21,7 @@ from clusterlink.sandbox.cluster import KafkaCluster, cluster_status, start_node
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.service import Service, wait_for
 from tests.integration.kafka_io import caught_up, create_link, create_mirror, create_topic, read_all, unique
-from tests.integration.test_crash_and_outage import LiveTraffic
+from tests.integration.test_crash_and_outage import LiveTraffic as _Unpaced
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,21 @@ PARTITIONS = 3
 # How long a frozen broker stays frozen: the shape of the fault, not a wait
 # for anything (longer than the link's source timeout below).
 FREEZE_SECONDS = 3.0
+
+
+class LiveTraffic(_Unpaced):
+    """Live traffic at about 1,000 records/s, so the topic stays small enough
+    to compare record by record after each of many rounds."""
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.wait(0.05):
+            for _ in range(50):
+                self.producer.produce(self.topic, value=f"live-{i}".encode(), key=str(i).encode(),
+                                      partition=i % self.partitions, headers=[("i", str(i).encode())])
+                i += 1
+            self.producer.flush(30)
+            self.sent = i
 
 
 def _pid(cluster: KafkaCluster) -> int:
@@ -100,8 +116,10 @@ def _rounds(stub, name: str, topic: str, source: KafkaCluster, destination: Kafk
                 fault()
                 sent = traffic.sent
                 wait_for("traffic after the fault", lambda: traffic.sent >= sent + 300, timeout=120)
+            started = time.monotonic()
             wait_for(f"caught up after round {round_}",
                      lambda: caught_up(stub, name, source.bootstrap, topic, PARTITIONS), timeout=120)
+            print(f"round {round_}: caught up {time.monotonic() - started:.1f} s after the traffic stopped")
             assert read_all(destination.bootstrap, topic, PARTITIONS) == read_all(source.bootstrap, topic, PARTITIONS)
     assert "FAILED" not in watch.seen, watch.reasons
 
