@@ -25,51 +25,41 @@ Kafka's perf tools. Everything it starts is stopped in a `finally`, also on Ctrl
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import resource
-import shutil
 import signal
 import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka import libversion as librdkafka_version
-from confluent_kafka import version as confluent_kafka_version
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from clusterlink.sandbox.cluster import KafkaCluster, SandboxError, java_command, start_cluster, stop_cluster
-from clusterlink.sandbox.jars import KAFKA_VERSION, ensure_jars, find_java
+from clusterlink.sandbox.cluster import KafkaCluster, java_command
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
+from tests.bench.common import PROGRESS_EVERY_S, TICKS, BenchError, BenchRun, add_cluster_args, add_output_args, \
+    cluster_arg_maps, log, machine_info, pairs, proc_cpu_seconds, proc_peak_rss_mib, produce_waiting, publish, \
+    report_end, report_head, run_bench, temp_root
 from tests.bench.mm2 import TUNED, effective_client_configs, ensure_mm2_jars, mm2_command, mm2_properties, \
     write_run_files
-from tests.fixtures.ports import free_port
-from tests.fixtures.service import Service
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 MM2_STOP_GRACE_S = 15.0
-REPO = Path(__file__).resolve().parents[2]
 # Heap of the perf-tool JVMs (the brokers keep what the cluster module gives them).
 TOOL_HEAP = ("-Xms256m", "-Xmx1g")
 LATENCY_HEADER = struct.Struct(">QQ")  # sequence number, send time (time.time_ns)
-PROGRESS_EVERY_S = 10.0
 
 PRODUCER_SUMMARY = re.compile(
     r"(?P<records>\d+) records sent, (?P<rps>[\d.]+) records/sec \((?P<mbps>[\d.]+) MB/sec\), "
@@ -80,18 +70,6 @@ CONSUMER_FIELDS = (
     "start.time", "end.time", "data.consumed.in.MB", "MB.sec", "data.consumed.in.nMsg",
     "nMsg.sec", "rebalance.time.ms", "fetch.time.ms", "fetch.MB.sec", "fetch.nMsg.sec",
 )
-
-
-class BenchError(RuntimeError):
-    """A phase could not be measured; the message says what happened."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM, turned into the same path as Ctrl-C so every `finally` runs."""
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------- arguments
@@ -124,17 +102,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait for the mirror to catch up before giving up (default 3600)")
     parser.add_argument("--stall-seconds", type=float, default=120,
                         help="give up when the mirror makes no progress for this long (default 120)")
-    parser.add_argument("--broker-prop", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra broker property for both clusters (repeatable)")
-    parser.add_argument("--link-config", action="append", default=[], metavar="KEY=VALUE",
-                        help="ClusterLink link config entry, e.g. mirror.producer.linger.ms=20 (repeatable)")
+    add_cluster_args(parser, "ClusterLink link config entry, e.g. mirror.producer.linger.ms=20 (repeatable)")
     parser.add_argument("--skip-latency", action="store_true", help="skip the end-to-end latency run")
     parser.add_argument("--skip-mm2", action="store_true", help="skip the two MirrorMaker 2 runs")
     parser.add_argument("--mm2-prop", action="append", default=[], metavar="KEY=VALUE",
                         help="extra mm2.properties entry for both MirrorMaker 2 runs (repeatable)")
-    parser.add_argument("--workdir", type=Path, default=None, help="parent folder of the temp folder (default: system temp)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp folder (broker and service logs) afterwards")
-    parser.add_argument("--json-out", type=Path, default=None, help="also write the report as JSON to this file")
+    add_output_args(parser, "--json-out")
     args = parser.parse_args(argv)
     if args.size_mb <= 0 or args.record_size <= 0 or args.partitions <= 0:
         parser.error("--size-mb, --record-size and --partitions must be positive")
@@ -144,116 +117,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.latency_record_size = args.record_size
     if args.latency_record_size < LATENCY_HEADER.size:
         parser.error(f"--latency-record-size must be at least {LATENCY_HEADER.size}")
-    args.broker_props = _pairs(parser, "--broker-prop", args.broker_prop)
-    args.link_config_map = _pairs(parser, "--link-config", args.link_config)
-    args.mm2_props = _pairs(parser, "--mm2-prop", args.mm2_prop)
+    cluster_arg_maps(parser, args)
+    args.mm2_props = pairs(parser, "--mm2-prop", args.mm2_prop)
     args.num_records = max(1, int(args.size_mb * MIB // args.record_size))
     return args
 
 
-def _pairs(parser: argparse.ArgumentParser, flag: str, items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"{flag} wants KEY=VALUE, not {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-# ----------------------------------------------------------------------- machine
-
-
-def machine_info() -> dict[str, Any]:
-    cpu_model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_total = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_total = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    return {
-        "nproc": cpus,
-        "memory_gib": round(mem_total / 2**30, 1) if mem_total else None,
-        "cpu_model": cpu_model,
-        "kernel": platform.release(),
-        "kafka_version": KAFKA_VERSION,
-        "java": _java_version(),
-        "python": platform.python_version(),
-        "confluent_kafka": confluent_kafka_version()[0],
-        "librdkafka": librdkafka_version()[0],
-        "clusterlink_commit": _git_commit(),
-        "loadavg_at_start": _loadavg(),
-    }
-
-
-def _loadavg() -> str:
-    """1, 5 and 15 minute load averages, e.g. "0.95 0.58 0.23"."""
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def _java_version() -> str:
-    try:
-        done = subprocess.run([find_java(), "-version"], capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired, SandboxError):
-        return "unknown"
-    lines = (done.stderr or done.stdout).strip().splitlines()
-    return lines[0] if lines else "unknown"
-
-
-def _git_commit() -> str:
-    try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "service"],
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return f"{head}{' (service/ has uncommitted changes)' if dirty else ''}" if head else "unknown"
-
-
 # ------------------------------------------------------------------ CPU accounting
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of a live process (None when it cannot be read)."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def proc_peak_rss_mib(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 def thread_cpu_seconds(pid: int | None) -> dict[int, tuple[str, float]]:
@@ -272,7 +142,7 @@ def thread_cpu_seconds(pid: int | None) -> dict[int, tuple[str, float]]:
             continue
         fields = tail.split()
         name = head.split("(", 1)[1]
-        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / _TICKS)
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / TICKS)
     return out
 
 
@@ -322,7 +192,7 @@ def machine_busy_seconds() -> float | None:
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     # guest time is already counted in user time
-    return (sum(fields[:8]) - idle) / _TICKS
+    return (sum(fields[:8]) - idle) / TICKS
 
 
 class CpuMeter:
@@ -370,51 +240,22 @@ def children_cpu_seconds() -> float:
 
 
 @dataclass
-class Bench:
-    args: argparse.Namespace
-    root: Path
-    source: KafkaCluster | None = None
-    destination: KafkaCluster | None = None
-    service: Service | None = None
+class Bench(BenchRun):
     tools: list[subprocess.Popen[str]] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)
     topic: str = ""
     mm2_libs: Path | None = None
 
-    # -- set-up and tear-down -------------------------------------------------
+    # -- set-up and tear-down (the rest in BenchRun) --------------------------
 
-    def start_clusters(self) -> None:
-        libs = ensure_jars()
+    def before_clusters(self) -> None:
         if not self.args.skip_mm2:
             # Before anything starts: a Maven failure is then the first thing reported.
             self.mm2_libs = ensure_mm2_jars()
             log(f"MirrorMaker 2 jars in {self.mm2_libs}")
-        extra = dict(self.args.broker_props)
-        for role in ("source", "destination"):
-            cluster = _start_on_free_ports(self.root / role, extra)
-            setattr(self, role, cluster)
-            log(f"{role} cluster up at {cluster.bootstrap} (jars {libs})")
 
-    def close(self) -> None:
-        """Stops everything this run started; never raises."""
+    def stop_tools(self) -> None:
         for proc in self.tools:
             _kill_group(proc)
-        if self.service is not None:
-            try:
-                self.service.stop()
-            except Exception as exc:  # noqa: BLE001 - keep cleaning up
-                log(f"stopping the service failed: {exc}")
-        for cluster in (self.source, self.destination):
-            if cluster is None:
-                continue
-            try:
-                stop_cluster(cluster, remove=not self.args.keep)
-            except Exception as exc:  # noqa: BLE001 - keep cleaning up
-                log(f"stopping the cluster in {cluster.folder} failed: {exc}")
-        if self.args.keep:
-            log(f"kept {self.root}")
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
 
     # -- Kafka's own tools ----------------------------------------------------
 
@@ -561,22 +402,11 @@ class Bench:
         self.results["source_consume"] = self.consumer_perf(
             self.source, self.topic, self.results["source_topic"]["records"])
 
-    def start_service(self) -> pb_grpc.ClusterLinkServiceStub:
-        workdir = self.root / "service"
-        self.service = Service(db_url=f"sqlite:///{self.root}/clusterlink.db", workdir=workdir)
-        self.service.start()
-        log(f"clusterlink serve up at {self.service.endpoint} (pid {self.service.process.pid})")  # type: ignore[union-attr]
-        return self.service.stub()
-
     def mirror(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
         a = self.args
         assert self.source is not None and self.destination is not None and self.service is not None
         self.link = f"bench-{uuid.uuid4().hex[:6]}"
-        stub.CreateLink(pb.CreateLinkRequest(link_id=self.link, link=pb.Link(
-            source=pb.ClusterConnection(bootstrap_servers=self.source.bootstrap),
-            destination=pb.ClusterConnection(bootstrap_servers=self.destination.bootstrap),
-            config=a.link_config_map,
-        )))
+        self.create_link(stub, self.link)
         targets = {p: h for p, (_lo, h) in self.source_ends.items()}
         total = sum(h - lo for lo, h in self.source_ends.values())
         service_pid = self.service.process.pid if self.service.process else None
@@ -614,25 +444,33 @@ class Bench:
                                   "clusterlink_peak_rss_mib": proc_peak_rss_mib(service_pid)}
         # The whole `clusterlink serve` process: API, reconciler, worker, librdkafka.
         result.update(_cpu_per_gib(cpu_before, cpu_after, cpu_first, outcome["records_mirrored"] * a.record_size))
-        done = outcome["records_mirrored"]
-        if outcome["caught_up"]:
-            seconds = outcome["seconds_total"]
-            copy_seconds = outcome["seconds_copying"]
-            result["records_per_s"] = round(done / seconds, 1)
-            result["mib_per_s"] = round(done * a.record_size / MIB / seconds, 2)
-            if outcome.get("middle_records_per_s"):
-                result["middle_mib_per_s"] = round(outcome["middle_records_per_s"] * a.record_size / MIB, 2)
-            if copy_seconds and copy_seconds > 0:
-                result["copy_records_per_s"] = round(done / copy_seconds, 1)
-                result["copy_mib_per_s"] = round(done * a.record_size / MIB / copy_seconds, 2)
-            result["destination_on_disk_mib"] = round(topic_bytes(self.destination, self.mirror_topic) / MIB, 1)
-            log(f"mirror: caught up in {seconds:.1f}s: {result['mib_per_s']:.1f} MiB/s, "
-                f"{result['records_per_s']:.0f} records/s, {result.get('cpu_s_per_gib')} CPU s/GiB")
-        else:
-            log(f"mirror: DID NOT catch up: {outcome['why']}")
+        if not self._add_rates(result, outcome, self.mirror_topic, "mirror"):
             result["service_log_tail"] = "".join(self.service.output[-40:])
         self.results["mirror"] = result
         self.mirror_name = name
+
+    def _add_rates(self, result: dict[str, Any], outcome: dict[str, Any], topic: str, label: str) -> bool:
+        """Once caught up: the rates (whole run, first -> last record, 10% -> 90%) and
+        the destination `topic`'s size into `result`, and a log line. Says whether the
+        run caught up (if not, only logs why)."""
+        assert self.destination is not None
+        if not outcome["caught_up"]:
+            log(f"{label}: DID NOT catch up: {outcome['why']}")
+            return False
+        size = self.args.record_size
+        done = outcome["records_mirrored"]
+        seconds, copy_seconds = outcome["seconds_total"], outcome["seconds_copying"]
+        result["records_per_s"] = round(done / seconds, 1)
+        result["mib_per_s"] = round(done * size / MIB / seconds, 2)
+        if outcome.get("middle_records_per_s"):
+            result["middle_mib_per_s"] = round(outcome["middle_records_per_s"] * size / MIB, 2)
+        if copy_seconds and copy_seconds > 0:
+            result["copy_records_per_s"] = round(done / copy_seconds, 1)
+            result["copy_mib_per_s"] = round(done * size / MIB / copy_seconds, 2)
+        result["destination_on_disk_mib"] = round(topic_bytes(self.destination, topic) / MIB, 1)
+        log(f"{label}: caught up in {seconds:.1f}s: {result['mib_per_s']:.1f} MiB/s, "
+            f"{result['records_per_s']:.0f} records/s, {result.get('cpu_s_per_gib')} CPU s/GiB")
+        return True
 
     def _wait_caught_up(self, topic: str, targets: dict[int, int], t0: float,
                         process: subprocess.Popen[str] | None,
@@ -782,12 +620,7 @@ class Bench:
                 if wait > 0:
                     time.sleep(wait)  # pacing the steady send rate
                 value = LATENCY_HEADER.pack(seq, time.time_ns()) + padding
-                while True:
-                    try:
-                        producer.produce(topic, value, partition=seq % a.latency_partitions)
-                        break
-                    except BufferError:
-                        producer.poll(0.01)
+                produce_waiting(producer, topic, value, seq % a.latency_partitions, 0.01)
                 producer.poll(0)
             send_seconds = time.monotonic() - start
             cpu = meter.stop()
@@ -862,21 +695,7 @@ class Bench:
                                   "mm2_peak_rss_mib": rss,
                                   "effective_client_configs": effective_client_configs(folder / "mirrormaker.log")}
         result.update(_cpu_per_gib(0.0, cpu_after, cpu_first, outcome["records_mirrored"] * a.record_size))
-        done = outcome["records_mirrored"]
-        if outcome["caught_up"]:
-            seconds, copy_seconds = outcome["seconds_total"], outcome["seconds_copying"]
-            result["records_per_s"] = round(done / seconds, 1)
-            result["mib_per_s"] = round(done * a.record_size / MIB / seconds, 2)
-            if outcome.get("middle_records_per_s"):
-                result["middle_mib_per_s"] = round(outcome["middle_records_per_s"] * a.record_size / MIB, 2)
-            if copy_seconds and copy_seconds > 0:
-                result["copy_records_per_s"] = round(done / copy_seconds, 1)
-                result["copy_mib_per_s"] = round(done * a.record_size / MIB / copy_seconds, 2)
-            result["destination_on_disk_mib"] = round(topic_bytes(self.destination, self.topic) / MIB, 1)
-            log(f"{label}: caught up in {seconds:.1f}s: {result['mib_per_s']:.1f} MiB/s, "
-                f"{result['records_per_s']:.0f} records/s, {result.get('cpu_s_per_gib')} CPU s/GiB")
-        else:
-            log(f"{label}: DID NOT catch up: {outcome['why']}")
+        if not self._add_rates(result, outcome, self.topic, label):
             try:
                 result["mm2_log_tail"] = "".join(
                     (folder / "mirrormaker.log").read_text(errors="replace").splitlines(keepends=True)[-40:])
@@ -985,19 +804,6 @@ class LatencyReader:
 # ------------------------------------------------------------------- small helpers
 
 
-def _start_on_free_ports(folder: Path, extra: dict[str, str]) -> KafkaCluster:
-    last: Exception | None = None
-    for _ in range(5):
-        try:
-            return start_cluster(folder, free_port(), controller_port=free_port(), extra=extra)
-        except SandboxError as exc:
-            # Only a port race is worth another try; anything else is reported.
-            if "already in use" not in str(exc):
-                raise
-            last = exc
-    raise BenchError(f"could not find free ports for a cluster in {folder}: {last}")
-
-
 def _kill_group(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is not None:
         return
@@ -1074,18 +880,6 @@ def topic_bytes(cluster: KafkaCluster, topic: str) -> int:
     return total
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise Interrupted()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 # ------------------------------------------------------------------------ report
 
 
@@ -1137,12 +931,9 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
 
 def format_report(report: dict[str, Any]) -> str:
     m, s, r, q = report["machine"], report["settings"], report["results"], report["ratios"]
-    out = ["", "=" * 78, "ClusterLink mirror benchmark", "=" * 78]
-    out.append(f"machine : {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}")
-    out.append(f"software: Kafka {m['kafka_version']} ({m['java']}), Python {m['python']}, "
-               f"confluent-kafka {m['confluent_kafka']} / librdkafka {m['librdkafka']}")
-    out.append(f"commit  : {m['clusterlink_commit']}; load average at start {m['loadavg_at_start']}, "
-               f"at end {m.get('loadavg_at_end', 'unknown')}")
+    out = report_head("ClusterLink mirror benchmark", m,
+                      f"software: Kafka {m['kafka_version']} ({m['java']}), Python {m['python']}, "
+                      f"confluent-kafka {m['confluent_kafka']} / librdkafka {m['librdkafka']}")
     out.append(f"settings: {s['records']} records x {s['record_size']} B = {s['size_mib']:g} MiB, "
                f"{s['partitions']} partitions, {s['compression']}, linger.ms={s['linger_ms']}, "
                f"batch.size={s['batch_size']}, acks=all; single-node source and destination clusters")
@@ -1275,13 +1066,7 @@ def format_report(report: dict[str, Any]) -> str:
         out.append("process on the machine; other = processes not started by this run):")
         for label, cores in cpu_rows:
             out.append(f"  {label:<42} " + ", ".join(f"{k} {v}" for k, v in cores.items()))
-    errors = r.get("errors")
-    if errors:
-        out.append("")
-        out.extend(f"ERROR: {e}" for e in errors)
-    out.append(f"status: {report['status']}")
-    out.append("=" * 78)
-    return "\n".join(out)
+    return report_end(out, report)
 
 
 # -------------------------------------------------------------------------- main
@@ -1290,56 +1075,30 @@ def format_report(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="clusterlink-bench-", dir=args.workdir))
-    bench = Bench(args, root)
-    status = "complete"
-    errors: list[str] = []
-    with sigterm_as_interrupt():
-        try:
-            log(f"working in {root}")
-            bench.start_clusters()
-            bench.warm_up()
-            bench.fill_and_raw_rates()
-            stub = bench.start_service()
-            bench.mirror(stub)
-            if not bench.results["mirror"].get("caught_up"):
-                status = "mirror did not catch up"
-            elif not args.skip_latency:
-                bench.latency(stub)
-            if not args.skip_mm2:
-                bench.stop_service()
-                bench.mirrormaker("default", {})
-                bench.mirrormaker("tuned", dict(TUNED))
-                if status == "complete" and not all(bench.results[f"mm2_{run}"].get("caught_up")
-                                                    for run in ("default", "tuned")):
-                    status = "MirrorMaker 2 did not catch up"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            log("interrupted; stopping everything")
-        except (BenchError, SandboxError, KafkaException, grpc.RpcError, RuntimeError) as exc:
-            status = "failed"
-            errors.append(f"{type(exc).__name__}: {exc}")
-            if bench.service is not None and bench.service.output:
-                errors.append("last service output:\n" + "".join(bench.service.output[-30:]))
-        finally:
-            machine["loadavg_at_end"] = _loadavg()
-            # A second Ctrl-C must not cut the clean-up short.
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
-                bench.close()
-            finally:
-                signal.signal(signal.SIGINT, previous)
-    if errors:
-        bench.results["errors"] = errors
+    bench = Bench(args, temp_root(args.workdir, "clusterlink-bench-"))
+
+    def phases() -> str:
+        status = "complete"
+        bench.warm_up()
+        bench.fill_and_raw_rates()
+        stub = bench.start_service()
+        bench.mirror(stub)
+        if not bench.results["mirror"].get("caught_up"):
+            status = "mirror did not catch up"
+        elif not args.skip_latency:
+            bench.latency(stub)
+        if not args.skip_mm2:
+            bench.stop_service()
+            bench.mirrormaker("default", {})
+            bench.mirrormaker("tuned", dict(TUNED))
+            if status == "complete" and not all(bench.results[f"mm2_{run}"].get("caught_up")
+                                                for run in ("default", "tuned")):
+                status = "MirrorMaker 2 did not catch up"
+        return status
+
+    status = run_bench(bench, machine, phases)
     report = build_report(args, machine, bench.results, status)
-    print(format_report(report), flush=True)
-    if args.json_out is not None:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
-        log(f"JSON report written to {args.json_out}")
-    return {"complete": 0, "interrupted": 130}.get(status, 1)
+    return publish(report, format_report(report), args.json_out)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,10 @@ stopped in a `finally`, also on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -37,29 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 from confluent_kafka import KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from clusterlink.sandbox.cluster import KafkaCluster, SandboxError, stop_cluster
-from clusterlink.sandbox.jars import ensure_jars
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
-from tests.bench.mirror_bench import (
-    BenchError,
-    _loadavg,
-    _pairs,
-    _start_on_free_ports,
-    log,
-    machine_info,
-    proc_cpu_seconds,
-    proc_peak_rss_mib,
-    sigterm_as_interrupt,
-)
-from tests.fixtures.service import Service
+from tests.bench.common import PROGRESS_EVERY_S, BenchError, BenchRun, add_cluster_args, add_output_args, \
+    cluster_arg_maps, log, machine_info, proc_cpu_seconds, proc_peak_rss_mib, proc_status, produce_waiting, publish, \
+    report_end, report_head, run_bench, temp_root
 
 TOPICS_PER_CREATE = 50  # topics per CreateTopics request on the source
-PROGRESS_EVERY_S = 10.0
 TCP_ESTABLISHED = "01"  # st column of /proc/net/tcp
 
 
@@ -83,43 +66,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="seconds from the first CreateMirrorTopic to wait for lag 0 everywhere (default 3600)")
     parser.add_argument("--stall-seconds", type=float, default=300,
                         help="give up when no further mirror catches up for this long (default 300)")
-    parser.add_argument("--broker-prop", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra broker property for both clusters (repeatable)")
-    parser.add_argument("--link-config", action="append", default=[], metavar="KEY=VALUE",
-                        help="ClusterLink link config entry (repeatable)")
-    parser.add_argument("--workdir", type=Path, default=None, help="parent folder of the temp folder (default: system temp)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp folder (broker and service logs) afterwards")
-    parser.add_argument("--json", "--json-out", dest="json_out", type=Path, default=None,
-                        help="also write the report as JSON to this file")
+    add_cluster_args(parser, "ClusterLink link config entry (repeatable)")
+    add_output_args(parser, "--json", "--json-out")
     args = parser.parse_args(argv)
     if min(args.topics, args.partitions, args.records_per_partition, args.record_size) <= 0:
         parser.error("--topics, --partitions, --records-per-partition and --record-size must be positive")
     if args.idle_seconds < 0 or args.poll_seconds <= 0:
         parser.error("--idle-seconds must be >= 0 and --poll-seconds > 0")
-    args.broker_props = _pairs(parser, "--broker-prop", args.broker_prop)
-    args.link_config_map = _pairs(parser, "--link-config", args.link_config)
+    cluster_arg_maps(parser, args)
     return args
 
 
 # ------------------------------------------------------------ process footprint
-
-
-def proc_status(pid: int | None) -> dict[str, Any]:
-    """VmRSS / VmHWM in MiB and the thread count, from /proc/PID/status."""
-    out: dict[str, Any] = {}
-    if pid is None:
-        return out
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[f"{key.lower()}_mib"] = round(int(value.split()[0]) / 1024, 1)
-        elif key == "Threads":
-            out["threads"] = int(value.strip())
-    return out
 
 
 def _established(pid: int) -> dict[int, tuple[int, int]]:
@@ -182,42 +140,10 @@ def raise_fd_limit() -> tuple[int, int]:
 
 
 @dataclass
-class ScaleBench:
-    args: argparse.Namespace
-    root: Path
-    source: KafkaCluster | None = None
-    destination: KafkaCluster | None = None
-    service: Service | None = None
-    results: dict[str, Any] = field(default_factory=dict)
+class ScaleBench(BenchRun):
     topics: list[str] = field(default_factory=list)
     source_ends: dict[str, list[int]] = field(default_factory=dict)
     example: pb.MirrorTopic | None = None
-
-    def start_clusters(self) -> None:
-        libs = ensure_jars()
-        for role in ("source", "destination"):
-            cluster = _start_on_free_ports(self.root / role, dict(self.args.broker_props))
-            setattr(self, role, cluster)
-            log(f"{role} cluster up at {cluster.bootstrap} (jars {libs})")
-
-    def close(self) -> None:
-        """Stops everything this run started; never raises."""
-        if self.service is not None:
-            try:
-                self.service.stop()
-            except Exception as exc:  # noqa: BLE001 - keep cleaning up
-                log(f"stopping the service failed: {exc}")
-        for cluster in (self.source, self.destination):
-            if cluster is None:
-                continue
-            try:
-                stop_cluster(cluster, remove=not self.args.keep)
-            except Exception as exc:  # noqa: BLE001 - keep cleaning up
-                log(f"stopping the cluster in {cluster.folder} failed: {exc}")
-        if self.args.keep:
-            log(f"kept {self.root}")
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
 
     def fill_source(self) -> None:
         a = self.args
@@ -241,12 +167,7 @@ class ScaleBench:
         for topic in self.topics:
             for p in range(a.partitions):
                 for _ in range(a.records_per_partition):
-                    while True:
-                        try:
-                            producer.produce(topic, value, partition=p)
-                            break
-                        except BufferError:
-                            producer.poll(0.05)
+                    produce_waiting(producer, topic, value, p, 0.05)
             producer.poll(0)
         unsent = producer.flush(120)
         if unsent:
@@ -265,23 +186,12 @@ class ScaleBench:
         }
         log(f"source: {self.results['source']['records']} records written in {produce_s:.1f}s")
 
-    def start_service(self) -> pb_grpc.ClusterLinkServiceStub:
-        self.service = Service(db_url=f"sqlite:///{self.root}/clusterlink.db", workdir=self.root / "service")
-        self.service.start()
-        log(f"clusterlink serve up at {self.service.endpoint} (pid {self.service.process.pid})")  # type: ignore[union-attr]
-        return self.service.stub()
-
     def mirror_all(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
-        a = self.args
         assert self.source is not None and self.destination is not None and self.service is not None
         assert self.service.process is not None
         pid = self.service.process.pid
         link = f"scale-{uuid.uuid4().hex[:6]}"
-        stub.CreateLink(pb.CreateLinkRequest(link_id=link, link=pb.Link(
-            source=pb.ClusterConnection(bootstrap_servers=self.source.bootstrap),
-            destination=pb.ClusterConnection(bootstrap_servers=self.destination.bootstrap),
-            config=a.link_config_map,
-        )))
+        self.create_link(stub, link)
         parent = f"links/{link}"
         before = proc_status(pid)
         cpu0 = proc_cpu_seconds(pid)
@@ -479,11 +389,8 @@ def end_offsets(bootstrap: str, topics: dict[str, int]) -> dict[tuple[str, int],
 
 def format_report(report: dict[str, Any]) -> str:
     m, s, r = report["machine"], report["settings"], report["results"]
-    out = ["", "=" * 78, "ClusterLink scale benchmark", "=" * 78]
-    out.append(f"machine : {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}")
-    out.append(f"software: Kafka {m['kafka_version']}, Python {m['python']}, librdkafka {m['librdkafka']}")
-    out.append(f"commit  : {m['clusterlink_commit']}; load average at start {m['loadavg_at_start']}, "
-               f"at end {m.get('loadavg_at_end', 'unknown')}")
+    out = report_head("ClusterLink scale benchmark", m,
+                      f"software: Kafka {m['kafka_version']}, Python {m['python']}, librdkafka {m['librdkafka']}")
     out.append(f"settings: {s['topics']} topics x {s['partitions']} partitions, {s['records_per_partition']} "
                f"records of {s['record_size']} B per partition; one link; ListMirrorTopics page_size "
                f"{s['page_size']}; open-files limit {s['nofile_limit']}")
@@ -536,64 +443,33 @@ def format_report(report: dict[str, Any]) -> str:
         out.append(f"idle for {idle['seconds']} s: {idle['cpu_seconds']} CPU s = {idle['percent_of_one_core']}% "
                    f"of one core; then RSS {idle.get('vmrss_mib')} MiB, {idle.get('threads')} threads, "
                    f"{(idle.get('tcp') or {}).get('established')} TCP connections")
-    errors = r.get("errors")
-    if errors:
-        out.append("")
-        out.extend(f"ERROR: {e}" for e in errors)
-    out.append(f"status: {report['status']}")
-    out.append("=" * 78)
-    return "\n".join(out)
+    return report_end(out, report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     nofile = raise_fd_limit()
     machine = machine_info()
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="clusterlink-scale-", dir=args.workdir))
-    bench = ScaleBench(args, root)
-    status = "complete"
-    errors: list[str] = []
-    with sigterm_as_interrupt():
-        try:
-            log(f"working in {root}")
-            bench.start_clusters()
-            bench.fill_source()
-            stub = bench.start_service()
-            bench.mirror_all(stub)
-            if not bench.results["catch_up"].get("caught_up"):
-                status = "mirrors did not catch up"
-            bench.footprint()
-        except KeyboardInterrupt:
-            status = "interrupted"
-            log("interrupted; stopping everything")
-        except (BenchError, SandboxError, KafkaException, grpc.RpcError, RuntimeError) as exc:
-            status = "failed"
-            errors.append(f"{type(exc).__name__}: {exc}")
-            if bench.service is not None and bench.service.output:
-                errors.append("last service output:\n" + "".join(bench.service.output[-30:]))
-        finally:
-            machine["loadavg_at_end"] = _loadavg()
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
-                bench.close()
-            finally:
-                signal.signal(signal.SIGINT, previous)
-    if errors:
-        bench.results["errors"] = errors
+    bench = ScaleBench(args, temp_root(args.workdir, "clusterlink-scale-"))
+
+    def phases() -> str:
+        status = "complete"
+        bench.fill_source()
+        stub = bench.start_service()
+        bench.mirror_all(stub)
+        if not bench.results["catch_up"].get("caught_up"):
+            status = "mirrors did not catch up"
+        bench.footprint()
+        return status
+
+    status = run_bench(bench, machine, phases)
     settings = {"topics": args.topics, "partitions": args.partitions,
                 "records_per_partition": args.records_per_partition, "record_size": args.record_size,
                 "idle_seconds": args.idle_seconds, "page_size": args.page_size, "poll_seconds": args.poll_seconds,
                 "broker_props": args.broker_props, "link_config": args.link_config_map,
                 "nofile_limit": nofile[0]}
     report = {"status": status, "machine": machine, "settings": settings, "results": bench.results}
-    print(format_report(report), flush=True)
-    if args.json_out is not None:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
-        log(f"JSON report written to {args.json_out}")
-    return {"complete": 0, "interrupted": 130}.get(status, 1)
+    return publish(report, format_report(report), args.json_out)
 
 
 if __name__ == "__main__":

@@ -135,27 +135,22 @@ def test_destination_broker_killed_and_restarted(service: Service, kafka_cluster
         _rounds(stub, name, topic, source, destination, kill_and_restart)
 
 
+def _freeze(cluster: KafkaCluster) -> Callable[[], None]:
+    def fault() -> None:
+        pid = _pid(cluster)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _hold(FREEZE_SECONDS)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    return fault
+
+
 def test_source_broker_frozen_and_resumed(service: Service, kafka_cluster_factory):
     with mirrored_pair(service, kafka_cluster_factory) as (stub, name, topic, source, destination):
-        def freeze() -> None:
-            pid = _pid(source)
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                _hold(FREEZE_SECONDS)
-            finally:
-                os.kill(pid, signal.SIGCONT)
-
-        _rounds(stub, name, topic, source, destination, freeze)
+        _rounds(stub, name, topic, source, destination, _freeze(source))
 
 
 def test_destination_broker_frozen_and_resumed(service: Service, kafka_cluster_factory):
     with mirrored_pair(service, kafka_cluster_factory) as (stub, name, topic, source, destination):
-        def freeze() -> None:
-            pid = _pid(destination)
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                _hold(FREEZE_SECONDS)
-            finally:
-                os.kill(pid, signal.SIGCONT)
-
-        _rounds(stub, name, topic, source, destination, freeze)
+        _rounds(stub, name, topic, source, destination, _freeze(destination))
