@@ -20,16 +20,18 @@ from confluent_kafka.admin import AdminClient
 from clusterlink.engine.datapath.partition import PartitionState
 from clusterlink.engine.prepare import (
     DestinationError,
+    FatalMirrorError,
     Offsets,
+    SourceTopicMissingError,
     SourceUnavailableError,
     check_resume_points,
-    ensure_destination_topic,
     fill_and_trim,
     is_filler,
     partitions_to_fill,
     read_offsets,
 )
 from clusterlink.engine.segments import Segment
+from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.clients import Connection, base_config
 from clusterlink.kafka.reader import read_at
 from clusterlink.store import progress
@@ -62,34 +64,100 @@ class Clusters:
         return {**base_config(conn), "isolation.level": "read_committed" if committed else "read_uncommitted"}
 
 
-def prepare(spec: MirrorSpec, clusters: Clusters, factory: progress.Factory) -> dict[int, PartitionState]:
-    """Makes the destination ready and returns every partition's start point."""
+def prepare_many(specs: list[MirrorSpec], clusters: Clusters,
+                 factory: progress.Factory) -> dict[int, dict[int, PartitionState] | Exception]:
+    """Makes the destinations of many mirrors ready; per mirror, its start points or its error.
+
+    The admin calls go out once for all of them (metadata, configs, topic
+    creation, offsets), so preparing 500 mirrors costs a handful of requests,
+    not thousands. An error that concerns one mirror (its source topic is
+    missing, a destination topic has more partitions) is that mirror's alone;
+    a cluster that cannot be reached fails the whole batch, which is retried.
+    """
     timeout = clusters.timeout
-    count, desired = ensure_destination_topic(
-        clusters.src_admin, clusters.dst_admin, spec.source_topic, spec.topic, timeout)
-    partitions = list(range(count))
+    out: dict[int, dict[int, PartitionState] | Exception] = {}
     try:
-        src = read_offsets(clusters.src_admin, spec.source_topic, partitions, timeout)
+        src_meta = clusters.src_admin.list_topics(timeout=timeout)
+        counts: dict[int, int] = {}
+        for m in specs:
+            info = src_meta.topics.get(m.source_topic)
+            if info is None or info.error is not None:
+                out[m.mirror_id] = SourceTopicMissingError(
+                    f"source topic {m.source_topic!r} does not exist on the source cluster; "
+                    "create it there, or delete this mirror topic")
+            else:
+                counts[m.mirror_id] = len(info.partitions)
+        live = [m for m in specs if m.mirror_id in counts]
+        overrides = kadmin.topic_overrides_many(clusters.src_admin, {m.source_topic for m in live}, timeout)
     except KafkaException as exc:
-        raise SourceUnavailableError(str(exc)) from exc
+        raise SourceUnavailableError(f"cannot read topics on the source cluster: {exc}") from exc
     try:
-        dst = read_offsets(clusters.dst_admin, spec.topic, partitions, timeout)
+        dst_meta = clusters.dst_admin.list_topics(timeout=timeout)
+        create: list[tuple[str, int, dict[str, str]]] = []
+        alter: dict[str, dict[str, str]] = {}
+        desired: dict[int, dict[str, str]] = {}
+        for m in live:
+            want = desired[m.mirror_id] = {**overrides[m.source_topic], **kadmin.MIRROR_FIXED_CONFIGS}
+            count, info = counts[m.mirror_id], dst_meta.topics.get(m.topic)
+            if info is None or info.error is not None:
+                create.append((m.topic, count, want))
+            elif len(info.partitions) > count:
+                out[m.mirror_id] = FatalMirrorError(
+                    f"destination topic {m.topic!r} has {len(info.partitions)} partitions but source topic "
+                    f"{m.source_topic!r} has {count}; delete or rename the destination topic")
+            else:
+                if len(info.partitions) < count:
+                    # The source grew (Kafka only adds partitions): the new
+                    # ones start empty on both sides, so offsets stay equal.
+                    kadmin.grow_partitions(clusters.dst_admin, m.topic, count, timeout)
+                alter[m.topic] = want
+        problems = {**kadmin.create_topics_many(clusters.dst_admin, create, timeout),
+                    **kadmin.set_topic_configs_many(clusters.dst_admin, alter, timeout)}
     except KafkaException as exc:
-        raise DestinationError(f"cannot read offsets of destination topic {spec.topic!r}: {exc}") from exc
-    segments = progress.load_segments(factory, spec.mirror_id)
-    targets = partitions_to_fill(src, dst, segments, lambda offs: _last_is_filler(spec, clusters, offs))
+        raise DestinationError(f"cannot prepare destination topics: {exc}") from exc
+    for m in live:
+        if problems.get(m.topic) is not None and m.mirror_id not in out:
+            out[m.mirror_id] = DestinationError(f"cannot prepare destination topic {m.topic!r}: {problems[m.topic]}")
+    ready = [m for m in live if m.mirror_id not in out]
+    if not ready:
+        return out
+    src_parts = {m.source_topic: list(range(counts[m.mirror_id])) for m in ready}
+    dst_parts = {m.topic: list(range(counts[m.mirror_id])) for m in ready}
+    try:
+        src_low = kadmin.list_offsets_many(clusters.src_admin, src_parts, "earliest", timeout)
+        src_high = kadmin.list_offsets_many(clusters.src_admin, src_parts, "latest", timeout)
+    except KafkaException as exc:
+        raise SourceUnavailableError(f"cannot read offsets on the source cluster: {exc}") from exc
+    try:
+        dst_low = kadmin.list_offsets_many(clusters.dst_admin, dst_parts, "earliest", timeout)
+        dst_high = kadmin.list_offsets_many(clusters.dst_admin, dst_parts, "latest", timeout)
+    except KafkaException as exc:
+        raise DestinationError(f"cannot read offsets on the destination cluster: {exc}") from exc
+    segments = progress.load_link_segments(factory, [m.mirror_id for m in ready])
+    for m in ready:
+        try:
+            src = Offsets(src_low[m.source_topic], src_high[m.source_topic])
+            dst = Offsets(dst_low[m.topic], dst_high[m.topic])
+            out[m.mirror_id] = _start_points(m, clusters, src, dst, segments.get(m.mirror_id, {}),
+                                             desired[m.mirror_id].get("cleanup.policy", "delete"))
+        except Exception as exc:  # noqa: BLE001 - one mirror's problem stays its own
+            out[m.mirror_id] = exc
+    return out
+
+
+def _start_points(m: MirrorSpec, clusters: Clusters, src: Offsets, dst: Offsets,
+                  segments: dict[int, list[Segment]], cleanup_policy: str) -> dict[int, PartitionState]:
+    """Moves an empty destination's log start, checks the resume point, and returns the start points."""
+    targets = partitions_to_fill(src, dst, segments, lambda offs: _last_is_filler(m, clusters, offs))
     if targets:
-        log.info("mirror %s: moving log start to %s", spec.topic, targets)
-        _fill(spec, clusters, src, dst, targets, desired.get("cleanup.policy", "delete"))
+        log.info("mirror %s: moving log start to %s", m.topic, targets)
+        _fill(m, clusters, src, dst, targets, cleanup_policy)
     check_resume_points(
         clusters.reader(clusters.source, committed=True),
         clusters.reader(clusters.destination, committed=False),
-        spec.source_topic, spec.topic, dst, segments, timeout,
+        m.source_topic, m.topic, dst, segments, clusters.timeout,
     )
-    return {
-        p: PartitionState.start(spec.mirror_id, p, dst.high[p], segments.get(p, []))
-        for p in partitions
-    }
+    return {p: PartitionState.start(m.mirror_id, p, dst.high[p], segments.get(p, [])) for p in sorted(dst.high)}
 
 
 def _last_is_filler(spec: MirrorSpec, clusters: Clusters, offsets: dict[int, int]) -> dict[int, bool]:

@@ -1,11 +1,10 @@
 """Preparing a destination topic before records flow.
 
-Three steps, each safe to repeat after a crash at any point:
-1. the destination topic exists with the source's partition count and
-   CreateTime timestamps;
-2. an empty destination partition starts at the source's log start offset
+Steps, each safe to repeat after a crash at any point (creating the
+destination topic itself is batched for many mirrors in engine.mirror):
+1. an empty destination partition starts at the source's log start offset
    (throw-away "filler" records, then DeleteRecords), so offsets stay equal;
-3. the last record already on the destination equals its source record, so
+2. the last record already on the destination equals its source record, so
    a foreign write is caught before it can shift offsets.
 """
 
@@ -50,41 +49,6 @@ class DestinationError(Exception):
 class Offsets:
     low: dict[int, int]
     high: dict[int, int]
-
-
-def ensure_destination_topic(
-    src: AdminClient, dst: AdminClient, source_topic: str, topic: str, timeout: float
-) -> tuple[int, dict[str, str]]:
-    """Returns the partition count and the settings the destination topic must have."""
-    try:
-        partitions = kadmin.partition_count(src, source_topic, timeout)
-        overrides = kadmin.topic_overrides(src, source_topic, timeout) if partitions else {}
-    except KafkaException as exc:
-        raise SourceUnavailableError(f"cannot read topic {source_topic!r} on the source cluster: {exc}") from exc
-    if partitions is None:
-        raise SourceTopicMissingError(
-            f"source topic {source_topic!r} does not exist on the source cluster; "
-            "create it there, or delete this mirror topic"
-        )
-    desired = {**overrides, **kadmin.MIRROR_FIXED_CONFIGS}
-    try:
-        existing = kadmin.partition_count(dst, topic, timeout)
-        if existing is None:
-            kadmin.create_topic(dst, topic, partitions, desired, timeout)
-        elif existing > partitions:
-            raise FatalMirrorError(
-                f"destination topic {topic!r} has {existing} partitions but source topic "
-                f"{source_topic!r} has {partitions}; delete or rename the destination topic"
-            )
-        else:
-            if existing < partitions:
-                # The source grew (Kafka only adds partitions): the new ones
-                # start empty on both sides, so offsets stay equal.
-                kadmin.grow_partitions(dst, topic, partitions, timeout)
-            kadmin.set_topic_configs(dst, topic, desired, timeout)
-    except KafkaException as exc:
-        raise DestinationError(f"cannot prepare destination topic {topic!r}: {exc}") from exc
-    return partitions, desired
 
 
 def read_offsets(admin: AdminClient, topic: str, partitions: list[int], timeout: float) -> Offsets:

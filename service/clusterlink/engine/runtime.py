@@ -44,6 +44,8 @@ from clusterlink.store import lifecycle, progress
 log = logging.getLogger(__name__)
 
 TOPOLOGY_INTERVAL = 5.0
+# A step with nothing to do sleeps this long unless woken (a timer, not a poll).
+IDLE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class LinkRuntime:
         self.scheduler = Scheduler(f"link-{spec.name}", classify, self._on_error)
         self._stopping = False
         self._winding_down: dict[int, mirror_steps.MirrorSpec] = {}
+        self._to_prepare: dict[int, mirror_steps.MirrorSpec] = {}
         # mirror id -> (records, bytes, fenced writes) counter increments
         self._counters: dict[int, tuple[Callable[[float], None], ...]] = {}
 
@@ -129,12 +132,13 @@ class LinkRuntime:
         fenced = self.metrics.fenced.labels(self.spec.name, spec.topic)
         self._counters[spec.mirror_id] = (records.inc, size.inc, fenced.inc)
         if self.copier is not None:
-            self.scheduler.add(self._prepare_name(spec.mirror_id), self._prepare_step(spec))
+            self._enqueue_prepare(spec)
 
     def remove_mirror(self, mirror_id: int) -> None:
         """Stops a mirror; its task shows STOPPED once none of its writes can land any more."""
         with self._lock:
             m = self.mirrors.pop(mirror_id, None)
+            self._to_prepare.pop(mirror_id, None)
             if m is not None:
                 self._winding_down[mirror_id] = m
         self.scheduler.remove(self._prepare_name(mirror_id))
@@ -197,28 +201,61 @@ class LinkRuntime:
         with self._lock:
             wanted = list(self.mirrors.values())
         for m in wanted:
-            self.scheduler.add(self._prepare_name(m.mirror_id), self._prepare_step(m))
+            self._enqueue_prepare(m)
         self.scheduler.add("status", self._status_step, spec.knob("mirror.status.interval.ms") / 1000)
         self.scheduler.add("topology", self._topology_step, TOPOLOGY_INTERVAL)
         self.scheduler.add("resync", self._resync_step, 1.0)
         return None
 
-    def _prepare_step(self, m: mirror_steps.MirrorSpec) -> Callable[[], float | None]:
-        def step() -> float | None:
-            assert self.clusters is not None and self.copier is not None
+    def _prepare_step(self) -> float | None:
+        """Prepares every mirror waiting for it, in one batch of admin calls."""
+        assert self.clusters is not None and self.copier is not None
+        with self._lock:
+            batch = [m for m in self._to_prepare.values() if m.mirror_id in self.mirrors]
+            self._to_prepare.clear()
+        if not batch:
+            return IDLE
+        try:
+            results = mirror_steps.prepare_many(batch, self.clusters, self.factory)
+        except Exception:
+            with self._lock:
+                for m in batch:
+                    self._to_prepare.setdefault(m.mirror_id, m)
+            raise  # the scheduler backs off; _on_error shows it on these mirrors
+        started: list[int] = []
+        for m in batch:
+            result = results.get(m.mirror_id)
+            if isinstance(result, Exception):
+                self._prepare_failed(m, result)
+            elif result is not None and m.mirror_id in self.mirrors:
+                reencoded = progress.load_reencoded(self.factory, m.mirror_id)
+                for p, st in result.items():
+                    st.reencoded_batches = reencoded.get(p, 0)
+                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, result))
+                started.append(m.mirror_id)
+        progress.mark_mirroring(self.factory, self.spec.link_id,
+                                {mid: self.mirrors[mid].task_name for mid in started if mid in self.mirrors})
+        return 0.0 if self._to_prepare else IDLE
+
+    def _prepare_failed(self, m: mirror_steps.MirrorSpec, exc: Exception) -> None:
+        outcome = classify(exc)
+        log.log(logging.ERROR if outcome.traceback else logging.INFO,
+                "mirror %s/%s: prepare: %s", self.spec.name, m.topic, exc, exc_info=outcome.traceback)
+        terminal = self._apply(m, self._prepare_name(m.mirror_id), outcome, str(exc) or exc.__class__.__name__)
+        if not terminal:
+            # Try this one again later, on its own schedule.
+            self.scheduler.add(self._prepare_name(m.mirror_id), lambda: self._enqueue_prepare(m),
+                               outcome.backoff or 1.0)
+
+    def _enqueue_prepare(self, m: mirror_steps.MirrorSpec) -> None:
+        with self._lock:
             if m.mirror_id not in self.mirrors:
-                return None
-            states = mirror_steps.prepare(m, self.clusters, self.factory)
-            reencoded = progress.load_reencoded(self.factory, m.mirror_id)
-            for p, st in states.items():
-                st.reencoded_batches = reencoded.get(p, 0)
-            progress.compare_and_set_state(
-                self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.SOURCE_UNAVAILABLE], lifecycle.ACTIVE)
-            progress.set_task(self.factory, self.spec.link_id, m.task_name, "RUNNING")
-            if m.mirror_id in self.mirrors:
-                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, states))
-            return None
-        return step
+                return
+            self._to_prepare[m.mirror_id] = m
+        if "prepare" in self.scheduler.names():
+            self.scheduler.wake("prepare")
+        else:
+            self.scheduler.add("prepare", self._prepare_step)
 
     def _resync_step(self) -> float | None:
         """Partitions that stopped start again from the destination's end offset."""
@@ -271,7 +308,7 @@ class LinkRuntime:
                 log.info("mirror %s/%s: source topic grew from %d to %d partitions; adding them",
                          self.spec.name, m.topic, len(route.partitions), len(info.partitions))
                 self.copier.remove(mirror_id)
-                self.scheduler.add(self._prepare_name(mirror_id), self._prepare_step(m))
+                self._enqueue_prepare(m)
         return TOPOLOGY_INTERVAL
 
     def _status_step(self) -> float | None:
@@ -378,27 +415,30 @@ class LinkRuntime:
         if outcome.kind == OWNERSHIP_LOST:
             log.error("link %s: %s", self.spec.name, exc)
             return
-        mirror_id = int(name.split("/", 1)[1]) if name.startswith("prepare/") else None
-        m = self.mirrors.get(mirror_id) if mirror_id is not None else None
-        # A link-wide step (start, status, resync) shows its error on every mirror.
-        targets = [m] if m is not None else list(self.mirrors.values())
+        with self._lock:
+            # The prepare batch failed as a whole: its mirrors show it. Any
+            # other link-wide step (start, status, resync) shows on every mirror.
+            targets = list(self._to_prepare.values()) if name == "prepare" else list(self.mirrors.values())
         for each in targets:
             self._apply(each, name, outcome, str(exc) or exc.__class__.__name__)
 
-    def _apply(self, m: mirror_steps.MirrorSpec, step: str, outcome: Outcome, reason: str) -> None:
+    def _apply(self, m: mirror_steps.MirrorSpec, step: str, outcome: Outcome, reason: str) -> bool:
+        """Shows the error on the mirror and its task; True when the mirror failed for good."""
         orders = progress.read_orders(self.factory, m.mirror_id)
         row = for_mirror_state(outcome, orders.state if orders else None)
         if row.kind == SOURCE_UNAVAILABLE and not reason.startswith("cannot reach"):
             reason = f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {reason}"
         reason = row.reason_prefix + reason
         if row.terminal:
-            # The step gives up: a person must act, and the reason says what.
-            self.scheduler.remove(step)
+            # The mirror's own step gives up: a person must act, and the reason says what.
+            if step.startswith("prepare/"):
+                self.scheduler.remove(step)
             self._fail(m, reason)
-            return
+            return True
         if row.mirror_state is not None:
             progress.compare_and_set_state(self.factory, m.mirror_id, row.mirror_from, row.mirror_state, reason)
         elif row.reason_prefix and orders is not None:
             progress.set_reason(self.factory, m.mirror_id, orders.state, reason)
         if row.task_state is not None:
             progress.set_task(self.factory, self.spec.link_id, m.task_name, row.task_state, reason)
+        return False

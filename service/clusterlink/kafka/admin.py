@@ -154,3 +154,95 @@ def delete_topic(admin: AdminClient, topic: str, timeout: float) -> None:
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
             raise
+
+
+# -- the same calls for many topics at once (one request each, whatever the count) --
+
+
+def list_offsets_many(
+    admin: AdminClient, partitions: dict[str, list[int]], which: str, timeout: float
+) -> dict[str, dict[int, int]]:
+    """`list_offsets` for several topics in one request: topic -> partition -> offset."""
+    spec = OffsetSpec.earliest() if which == "earliest" else OffsetSpec.latest()
+    request = {TopicPartition(t, p): spec for t, parts in partitions.items() for p in parts}
+    if not request:
+        return {}
+    deadline = time.monotonic() + timeout
+    while True:
+        futures = admin.list_offsets(
+            request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout
+        )
+        try:
+            out: dict[str, dict[int, int]] = {t: {} for t in partitions}
+            for tp, fut in futures.items():
+                out[tp.topic][tp.partition] = fut.result(timeout=timeout).offset
+            return out
+        except KafkaException as exc:
+            err = exc.args[0]
+            retriable = err.retriable() or err.code() in _LEADER_NOT_READY
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # topics created a moment ago have no leader yet
+
+
+def topic_overrides_many(admin: AdminClient, topics: set[str], timeout: float) -> dict[str, dict[str, str]]:
+    """`topic_overrides` for several topics in one request."""
+    resources = {t: ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics}
+    if not resources:
+        return {}
+    futures = admin.describe_configs(list(resources.values()), request_timeout=timeout)
+    out: dict[str, dict[str, str]] = {}
+    for topic, resource in resources.items():
+        entries = futures[resource].result(timeout=timeout)
+        out[topic] = {
+            name: entry.value
+            for name, entry in entries.items()
+            if name in COPIED_CONFIGS
+            and entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+            and entry.value is not None
+        }
+    return out
+
+
+def create_topics_many(
+    admin: AdminClient, topics: list[tuple[str, int, dict[str, str]]], timeout: float
+) -> dict[str, KafkaException | None]:
+    """Creates (name, partitions, configs) topics in one request; per topic the error, if any.
+
+    A topic that exists already counts as created.
+    """
+    if not topics:
+        return {}
+    new = [NewTopic(t, num_partitions=n, replication_factor=-1, config=c) for t, n, c in topics]
+    out: dict[str, KafkaException | None] = {}
+    for topic, fut in admin.create_topics(new, request_timeout=timeout).items():
+        try:
+            fut.result(timeout=timeout)
+            out[topic] = None
+        except KafkaException as exc:
+            out[topic] = None if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS else exc
+    return out
+
+
+def set_topic_configs_many(
+    admin: AdminClient, configs: dict[str, dict[str, str]], timeout: float
+) -> dict[str, KafkaException | None]:
+    """`set_topic_configs` for several topics in one request; per topic the error, if any."""
+    resources = {
+        topic: ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+            for name, value in values.items()
+        ])
+        for topic, values in configs.items()
+    }
+    if not resources:
+        return {}
+    futures = admin.incremental_alter_configs(list(resources.values()), request_timeout=timeout)
+    out: dict[str, KafkaException | None] = {}
+    for topic, resource in resources.items():
+        try:
+            futures[resource].result(timeout=timeout)
+            out[topic] = None
+        except KafkaException as exc:
+            out[topic] = exc
+    return out

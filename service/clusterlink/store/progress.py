@@ -344,6 +344,34 @@ def set_producer_id_if_absent(factory: Factory, link_id: int, producer_id: int) 
     return stored
 
 
+def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> None:
+    """Mirrors that started copying, in one transaction: PENDING or SOURCE_UNAVAILABLE
+    become ACTIVE (compare-and-set, clearing the reason), and their tasks RUNNING.
+
+    `tasks` maps mirror id -> task name.
+    """
+    if not tasks:
+        return
+    now = utcnow()
+    with transaction(factory) as session:
+        session.execute(
+            update(MirrorTopic)
+            .where(MirrorTopic.id.in_(list(tasks)), MirrorTopic.state.in_(["PENDING", "SOURCE_UNAVAILABLE"]))
+            .values(state="ACTIVE", reason="", version=MirrorTopic.version + 1, update_time=now)
+        )
+        if session.get(Link, link_id) is None:
+            return
+        existing = {t.name: t for t in session.scalars(
+            select(LinkTask).where(LinkTask.link_id == link_id, LinkTask.name.in_(list(tasks.values()))))}
+        for name in tasks.values():
+            task = existing.get(name)
+            if task is None:
+                task = LinkTask(link_id=link_id, name=name, last_error="")
+                session.add(task)
+            task.state = "RUNNING"
+            task.update_time = now
+
+
 def set_task(factory: Factory, link_id: int, name: str, state: str, error: str | None = None) -> None:
     """Records a link task's state; `error` None keeps the last error shown."""
     now: dt.datetime = utcnow()

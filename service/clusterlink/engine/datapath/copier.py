@@ -200,9 +200,12 @@ class Copier:
         if self._inbox or self._events:
             return 0
         now = time.monotonic()
-        waits = [t - now for t in self._retry_at.values()]
-        soonest = min(waits, default=1.0)
-        return int(max(0.0, min(soonest, 1.0)) * 1000)
+        # A backoff that has run out is over: forget it, or it would make
+        # every later wait zero (a spinning loop).
+        for key in [k for k, until in self._retry_at.items() if until <= now]:
+            del self._retry_at[key]
+        soonest = min((until - now for until in self._retry_at.values()), default=1.0)
+        return int(min(soonest, 1.0) * 1000)
 
     def _add(self, route: Route) -> None:
         self._routes[route.mirror_id] = route
