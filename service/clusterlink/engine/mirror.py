@@ -32,7 +32,7 @@ from clusterlink.engine.prepare import (
 )
 from clusterlink.engine.segments import Segment
 from clusterlink.kafka import admin as kadmin
-from clusterlink.kafka.clients import Connection, base_config
+from clusterlink.kafka.clients import Connection, admin_config, base_config
 from clusterlink.kafka.reader import read_at
 from clusterlink.store import progress
 
@@ -59,6 +59,12 @@ class Clusters:
     src_admin: AdminClient
     dst_admin: AdminClient
     timeout: float
+
+    def renewed(self) -> Clusters:
+        """The same clusters with new admin clients (fresh metadata)."""
+        timeout_ms = int(self.timeout * 1000)
+        return Clusters(self.source, self.destination, AdminClient(admin_config(self.source, timeout_ms)),
+                        AdminClient(admin_config(self.destination, timeout_ms)), self.timeout)
 
     def reader(self, conn: Connection, *, committed: bool) -> dict[str, Any]:
         return {**base_config(conn), "isolation.level": "read_committed" if committed else "read_uncommitted"}
@@ -157,7 +163,10 @@ def _start_points(m: MirrorSpec, clusters: Clusters, src: Offsets, dst: Offsets,
         clusters.reader(clusters.destination, committed=False),
         m.source_topic, m.topic, dst, segments, clusters.timeout,
     )
-    return {p: PartitionState.start(m.mirror_id, p, dst.high[p], segments.get(p, [])) for p in sorted(dst.high)}
+    states = {p: PartitionState.start(m.mirror_id, p, dst.high[p], segments.get(p, [])) for p in sorted(dst.high)}
+    for p, st in states.items():
+        st.source_log_start, st.source_end = src.low[p], src.high[p]  # until the first fetch answers
+    return states
 
 
 def _last_is_filler(spec: MirrorSpec, clusters: Clusters, offsets: dict[int, int]) -> dict[int, bool]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.engine import mirror as mirror_steps
@@ -44,6 +44,7 @@ from clusterlink.store import lifecycle, progress
 log = logging.getLogger(__name__)
 
 TOPOLOGY_INTERVAL = 5.0
+_STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH})
 # A step with nothing to do sleeps this long unless woken (a timer, not a poll).
 IDLE = 3600.0
 
@@ -280,6 +281,7 @@ class LinkRuntime:
                 # backoff of a failing step, so the partition resumes as soon
                 # as the cluster answers.
                 log.info("mirror %s/%s: resync waits: %s", self.spec.name, m.topic, exc)
+                self._renew_admins_on_stale_epoch(exc)
                 again = min(again, 1.0)
                 continue
             for p, (dst_end, segments) in points.items():
@@ -410,8 +412,24 @@ class LinkRuntime:
         progress.compare_and_set_state(self.factory, m.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, reason)
         progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
 
+    def _renew_admins_on_stale_epoch(self, exc: BaseException) -> None:
+        """librdkafka's admin client can keep a leader epoch from before a broker
+        restart and then get FENCED_LEADER_EPOCH on every call: only fresh
+        clients (fresh metadata) get past it. Refresh-and-retry errors must never
+        become a lasting state."""
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, KafkaException) and cause.args and hasattr(cause.args[0], "code") \
+                    and cause.args[0].code() in _STALE_EPOCH:
+                if self.clusters is not None:
+                    log.info("link %s: renewing admin clients after %s", self.spec.name, cause.args[0].name())
+                    self.clusters = self.clusters.renewed()
+                return
+            cause = cause.__cause__ or cause.__context__
+
     def _on_error(self, name: str, exc: BaseException, outcome: Outcome) -> None:
         """Turns a failed step into states, reading them off the error table's row."""
+        self._renew_admins_on_stale_epoch(exc)
         if outcome.kind == OWNERSHIP_LOST:
             log.error("link %s: %s", self.spec.name, exc)
             return

@@ -42,6 +42,7 @@ COPIED_CONFIGS = (
 MIRROR_FIXED_CONFIGS = {"message.timestamp.type": "CreateTime", "compression.type": "producer"}
 _LEADER_NOT_READY = (
     KafkaError._NOENT,
+    KafkaError._UNKNOWN_PARTITION,  # partitions added a moment ago: not in the metadata yet
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.UNKNOWN_TOPIC_OR_PART,

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.consumer.fetcher import FetchSessionHandler
 from kafka.net import NetworkSelector
 from kafka.structs import TopicPartition
 
@@ -95,7 +96,7 @@ class Copier:
         self._producing: dict[int, int] = {}       # destination node -> requests in flight
         self._retry_at: dict[tuple[str, int], float] = {}
         self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
-        self._rounds = 0
+        self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"link-{name}-data", daemon=True)
         self.error: BaseException | None = None
@@ -145,6 +146,7 @@ class Copier:
             state = route.partitions.get(partition) if route else None
             if state is not None and state.phase is Phase.RESYNC:
                 state.resume_at(dst_end, segments)
+                self._restart_sessions()
         self._send(apply)
 
     def routes(self) -> dict[int, Route]:
@@ -209,9 +211,16 @@ class Copier:
 
     def _add(self, route: Route) -> None:
         self._routes[route.mirror_id] = route
+        self._restart_sessions()
         for topic in (route.source_topic,):
             self._src.cluster.add_topic(topic)
         self._dst.cluster.add_topic(route.topic)
+
+    def _restart_sessions(self) -> None:
+        """The next fetches are full ones: every partition's state comes back, also
+        for partitions that (re)joined with no news (an incremental answer omits them)."""
+        for session in self._sessions.values():
+            session.next_metadata = session.next_metadata.next_close_existing()
 
     def _backoff(self, key: tuple[str, int], seconds: float) -> None:
         self._retry_at[key] = time.monotonic() + seconds
@@ -247,22 +256,18 @@ class Copier:
                     continue
                 if leader in self._fetching or not self._ready(("fetch", leader)):
                     continue
-                # A source partition mirrored twice in one link goes in every other round.
+                # A source partition mirrored twice in one link goes in turns.
                 per_node.setdefault(leader, {}).setdefault((route.source_topic, p), st)
         if missing:
             cluster.request_update()
-        self._rounds += 1
         for node, wanted in per_node.items():
-            # The broker fills a Fetch answer in request order until its byte
-            # limit: start each round at another partition so none starves.
-            order = list(wanted.items())
-            cut = self._rounds % len(order)
-            topics: dict[str, list[tuple[int, int]]] = {}
-            for (topic, p), st in order[cut:] + order[:cut]:
-                topics.setdefault(topic, []).append((p, st.next_src))
-            req = wire.fetch_request(topics, max_wait_ms=self.settings.fetch_max_wait_ms,
-                                     max_bytes=self.settings.fetch_max_bytes,
-                                     partition_max_bytes=self.settings.partition_max_bytes)
+            session = self._sessions.setdefault(node, FetchSessionHandler(node))
+            data = session.build_next({
+                TopicPartition(topic, p): wire.fetch_partition(p, st.next_src, self.settings.partition_max_bytes)
+                for (topic, p), st in wanted.items()
+            })
+            req = wire.session_fetch_request(data, max_wait_ms=self.settings.fetch_max_wait_ms,
+                                             max_bytes=self.settings.fetch_max_bytes)
             self._fetching.add(node)
             asked = {key: (st, st.next_src) for key, st in wanted.items()}
             future = self._src.send(req, node_id=node)
@@ -271,6 +276,9 @@ class Copier:
 
     def _fetch_failed(self, node: int, exc: BaseException) -> None:
         self._fetching.discard(node)
+        session = self._sessions.get(node)
+        if session is not None:
+            session.handle_error(exc)
         self.source_error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
         log.debug("link %s: fetch from source node %s failed: %s", self.name, node, exc)
         self._src.cluster.request_update()
@@ -278,8 +286,18 @@ class Copier:
 
     def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any) -> None:
         self._fetching.discard(node)
+        session = self._sessions.get(node)
+        if session is not None and not session.handle_response(resp):
+            # The session broke (evicted, or an answer that does not fit it):
+            # the next request is a full one, which starts a new session.
+            self._backoff(("fetch", node), 0.05)
+            return
         self.source_error = ""
         now = time.monotonic()
+        # Partitions of the session missing from an incremental answer have
+        # nothing new: the source answered for them too.
+        for st, _offset in asked.values():
+            st.last_fetch_ok = now
         plans: list[tuple[PartitionState, Planned]] = []
         new_segments: SegmentBatch = {}
         refresh = False
@@ -296,7 +314,6 @@ class Copier:
                 if pd.error_code != wire.NONE:
                     refresh |= self._on_fetch_error(st, pd.error_code)
                     continue
-                st.last_fetch_ok = now
                 st.source_end = pd.last_stable_offset if pd.last_stable_offset >= 0 else pd.high_watermark
                 if pd.log_start_offset >= 0:
                     st.source_log_start = pd.log_start_offset
