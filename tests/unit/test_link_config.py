@@ -76,3 +76,11 @@ def test_every_numeric_knob_refuses_what_is_not_ascii_digits(text: str) -> None:
         assert knob.check(knob.default) is None
     (error,) = validate({numeric[0].key: text})
     assert error.startswith(f"config {numeric[0].key}=") and "digits 0-9 only" in error
+
+
+def test_a_prefix_with_a_trailing_newline_is_refused() -> None:
+    from clusterlink.config.link_config import validate
+
+    assert validate({"mirror.topic.prefix": "east."}) == []
+    (error,) = validate({"mirror.topic.prefix": "east.\n"})
+    assert "mirror.topic.prefix" in error and "ASCII letters" in error

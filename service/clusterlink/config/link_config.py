@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from clusterlink.config.numbers import NumberError, parse_int
 
-_TOPIC_CHARS = re.compile(r"^[a-zA-Z0-9._-]*$")
+_TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]*")
 COMPRESSION_TYPES = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
@@ -46,7 +46,7 @@ def _one_of(*choices: str) -> Callable[[str], str | None]:
 def _prefix(value: str) -> str | None:
     if len(value) > 200:
         return "must be at most 200 characters"
-    if not _TOPIC_CHARS.match(value):
+    if not _TOPIC_CHARS.fullmatch(value):
         return "may contain only ASCII letters, digits, '.', '_' and '-'"
     return None
 
