@@ -44,6 +44,8 @@ from clusterlink.store import lifecycle, progress
 log = logging.getLogger(__name__)
 
 TOPOLOGY_INTERVAL = 5.0
+# Every mirror's status (and status_time) is rewritten at least this often.
+STATUS_REFRESH = 30.0
 _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH})
 # A step with nothing to do sleeps this long unless woken (a timer, not a poll).
 IDLE = 3600.0
@@ -91,6 +93,9 @@ class LinkRuntime:
         self._stopping = False
         self._winding_down: dict[int, mirror_steps.MirrorSpec] = {}
         self._to_prepare: dict[int, mirror_steps.MirrorSpec] = {}
+        # What the status step last wrote per mirror, and when it last wrote all.
+        self._written: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self._last_refresh = 0.0
         # mirror id -> (records, bytes, fenced writes) counter increments
         self._counters: dict[int, tuple[Callable[[float], None], ...]] = {}
 
@@ -324,6 +329,8 @@ class LinkRuntime:
             raise RuntimeError(f"the data path stopped: {self.copier.error}")
         now = time.monotonic()
         statuses: list[progress.MirrorStatus] = []
+        signatures: dict[int, tuple[tuple[int, ...], ...]] = {}
+        refresh_all = now - self._last_refresh >= STATUS_REFRESH
         for mirror_id, route in self.copier.routes().items():
             m = self.mirrors.get(mirror_id)
             order = orders.get(mirror_id)
@@ -333,14 +340,28 @@ class LinkRuntime:
             if failed:
                 self._fail(m, failed[0])
                 continue
-            status = self._status_of(route)
-            rows = status.partitions
-            statuses.append(status)
+            # Only mirrors whose partitions moved are written, and all of them
+            # every STATUS_REFRESH seconds: an idle link costs next to nothing.
+            signature = self._signature(route)
+            if refresh_all or self._written.get(mirror_id) != signature:
+                statuses.append(self._status_of(route))
+                signatures[mirror_id] = signature
             self._source_health(m, route, order.state, now)
             if order.state == lifecycle.PROMOTING:
-                self._try_promote(m, rows, route, now)
+                self._try_promote(m, self._status_of(route).partitions, route, now)
         progress.write_link_status(self.factory, self.spec.link_id, statuses)
+        self._written.update(signatures)
+        if refresh_all:
+            self._last_refresh = now
         return interval
+
+    @staticmethod
+    def _signature(route: Route) -> tuple[tuple[int, ...], ...]:
+        return tuple(
+            (p, st.source_log_start, st.source_end, st.acked_dst, st.mirrored_source_offset(),
+             len(st.segments), st.reencoded_batches)
+            for p, st in sorted(route.partitions.items())
+        )
 
     @staticmethod
     def _status_of(route: Route) -> progress.MirrorStatus:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka.consumer.fetcher import FetchSessionHandler
+from kafka.consumer.fetcher import FetchRequestData, FetchSessionHandler
 from kafka.net import NetworkSelector
 from kafka.structs import TopicPartition
 
@@ -97,6 +97,7 @@ class Copier:
         self._retry_at: dict[tuple[str, int], float] = {}
         self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
         self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
+        self._asked_offsets: dict[int, dict[tuple[str, int], int]] = {}  # source node -> last request's offsets
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"link-{name}-data", daemon=True)
         self.error: BaseException | None = None
@@ -262,10 +263,17 @@ class Copier:
             cluster.request_update()
         for node, wanted in per_node.items():
             session = self._sessions.setdefault(node, FetchSessionHandler(node))
-            data = session.build_next({
-                TopicPartition(topic, p): wire.fetch_partition(p, st.next_src, self.settings.partition_max_bytes)
-                for (topic, p), st in wanted.items()
-            })
+            offsets = {key: st.next_src for key, st in wanted.items()}
+            if not session.next_metadata.is_full and self._asked_offsets.get(node) == offsets:
+                # Nothing moved since the last request of this session (an idle
+                # link): the request names no partition at all.
+                data = FetchRequestData(None, None, session.next_metadata)
+            else:
+                data = session.build_next({
+                    TopicPartition(topic, p): wire.fetch_partition(p, offset, self.settings.partition_max_bytes)
+                    for (topic, p), offset in offsets.items()
+                })
+            self._asked_offsets[node] = offsets
             req = wire.session_fetch_request(data, max_wait_ms=self.settings.fetch_max_wait_ms,
                                              max_bytes=self.settings.fetch_max_bytes)
             self._fetching.add(node)
