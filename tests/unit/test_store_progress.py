@@ -33,7 +33,6 @@ from clusterlink.store.progress import (
     read_link_orders,
     set_producer_id_if_absent,
     write_link_status,
-    write_progress,
 )
 from tests.fixtures.postgres import new_database, postgres_bin
 
@@ -241,12 +240,6 @@ def test_write_link_status_writes_5000_partitions_with_a_few_statements(factory:
     with factory() as session:
         rows = session.execute(select(MirrorPartition.source_end_offset)).scalars().all()
     assert len(rows) == 5000 and set(rows) == {1000}
-
-
-def test_write_progress_stores_reencoded_batches(factory: Factory):
-    _, (a,) = add_link(factory, "l", states=("ACTIVE",))
-    assert write_progress(factory, a, [progress(0, reencoded=3)])
-    assert partition_rows(factory, a)[0].reencoded_batches == 3
 
 
 def test_load_reencoded_gives_the_last_counts_written(factory: Factory):

@@ -35,7 +35,6 @@ from clusterlink.engine.prepare import (
 )
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
-from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka import wire
 from clusterlink.kafka.clients import Connection, admin_config
 from clusterlink.metrics.exporter import Metrics

@@ -49,78 +49,11 @@ _LEADER_NOT_READY = (
 )
 
 
-def partition_count(admin: AdminClient, topic: str, timeout: float) -> int | None:
-    """The topic's partition count, or None when it does not exist."""
-    meta = admin.list_topics(topic=topic, timeout=timeout)
-    info = meta.topics.get(topic)
-    if info is None or info.error is not None:
-        if info is not None and info.error.code() not in (
-            KafkaError.UNKNOWN_TOPIC_OR_PART,
-            KafkaError._UNKNOWN_TOPIC,
-        ):
-            raise KafkaException(info.error)
-        return None
-    return len(info.partitions)
-
-
 def list_offsets(
     admin: AdminClient, topic: str, partitions: list[int], which: str, timeout: float
 ) -> dict[int, int]:
     """`which` is "earliest" or "latest" (latest as read_committed sees it)."""
-    spec = OffsetSpec.earliest() if which == "earliest" else OffsetSpec.latest()
-    request = {TopicPartition(topic, p): spec for p in partitions}
-    deadline = time.monotonic() + timeout
-    while True:
-        futures = admin.list_offsets(
-            request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout
-        )
-        try:
-            return {tp.partition: fut.result(timeout=timeout).offset for tp, fut in futures.items()}
-        except KafkaException as exc:
-            # A topic created a moment ago has no leader yet: that passes.
-            err = exc.args[0]
-            retriable = err.retriable() or err.code() in _LEADER_NOT_READY
-            if not retriable or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def topic_overrides(admin: AdminClient, topic: str, timeout: float) -> dict[str, str]:
-    """The copied settings that are set on the topic itself (not broker defaults)."""
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result(
-        timeout=timeout
-    )
-    return {
-        name: entry.value
-        for name, entry in entries.items()
-        if name in COPIED_CONFIGS
-        and entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-        and entry.value is not None
-    }
-
-
-def topic_config(admin: AdminClient, topic: str, name: str, timeout: float) -> str | None:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result(
-        timeout=timeout
-    )
-    entry = entries.get(name)
-    return None if entry is None else entry.value
-
-
-def create_topic(
-    admin: AdminClient, topic: str, partitions: int, configs: dict[str, str], timeout: float
-) -> bool:
-    """Creates the topic; False when it already existed."""
-    new = NewTopic(topic, num_partitions=partitions, replication_factor=-1, config=configs)
-    try:
-        admin.create_topics([new], request_timeout=timeout)[topic].result(timeout=timeout)
-    except KafkaException as exc:
-        if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-            return False
-        raise
-    return True
+    return list_offsets_many(admin, {topic: partitions}, which, timeout)[topic]
 
 
 def grow_partitions(admin: AdminClient, topic: str, total: int, timeout: float) -> None:
@@ -130,17 +63,9 @@ def grow_partitions(admin: AdminClient, topic: str, total: int, timeout: float) 
 
 
 def set_topic_configs(admin: AdminClient, topic: str, configs: dict[str, str], timeout: float) -> None:
-    resource = ConfigResource(
-        ConfigResource.Type.TOPIC,
-        topic,
-        incremental_configs=[
-            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
-            for name, value in configs.items()
-        ],
-    )
-    admin.incremental_alter_configs([resource], request_timeout=timeout)[resource].result(
-        timeout=timeout
-    )
+    error = set_topic_configs_many(admin, {topic: configs}, timeout)[topic]
+    if error is not None:
+        raise error
 
 
 def delete_records_before(admin: AdminClient, topic: str, offsets: dict[int, int], timeout: float) -> None:

@@ -143,47 +143,12 @@ def load_link_segments(factory: Factory, mirror_ids: Iterable[int]) -> dict[int,
 
 def load_segments(factory: Factory, mirror_id: int) -> dict[int, list[Segment]]:
     """Segments per partition, sorted by destination offset."""
-    with factory() as session:
-        rows = session.scalars(
-            select(TranslationSegment)
-            .where(TranslationSegment.mirror_topic_id == mirror_id)
-            .order_by(TranslationSegment.partition, TranslationSegment.destination_offset)
-        )
-        out: dict[int, list[Segment]] = {}
-        for r in rows:
-            out.setdefault(r.partition, []).append(Segment(r.source_offset, r.destination_offset))
-        return out
-
-
-def load_reencoded(factory: Factory, mirror_id: int) -> dict[int, int]:
-    """Per partition, the re-encoded batch count last written (so a new session keeps counting)."""
-    with factory() as session:
-        rows = session.execute(
-            select(MirrorPartition.partition, MirrorPartition.reencoded_batches).where(
-                MirrorPartition.mirror_topic_id == mirror_id
-            )
-        )
-        return {partition: count for partition, count in rows}
+    return load_link_segments(factory, [mirror_id])[mirror_id]
 
 
 def save_segments(factory: Factory, mirror_id: int, segments: dict[int, list[Segment]]) -> None:
     """Durably records segments; must return before any record past them is produced."""
-    with transaction(factory) as session:
-        for partition, segs in segments.items():
-            for seg in segs:
-                session.merge(
-                    TranslationSegment(
-                        mirror_topic_id=mirror_id,
-                        partition=partition,
-                        destination_offset=seg.destination_offset,
-                        source_offset=seg.source_offset,
-                    )
-                )
-            session.execute(
-                update(MirrorPartition)
-                .where(MirrorPartition.mirror_topic_id == mirror_id, MirrorPartition.partition == partition)
-                .values(translated=True)
-            )
+    save_link_segments(factory, {mirror_id: segments})
 
 
 def save_link_segments(factory: Factory, segments: dict[int, dict[int, list[Segment]]]) -> None:
@@ -218,30 +183,6 @@ def delete_mirror_row(factory: Factory, mirror_id: int) -> bool:
         result = session.execute(
             delete(MirrorTopic).where(MirrorTopic.id == mirror_id, MirrorTopic.state == "DELETING"))
         return result.rowcount == 1
-
-
-def write_progress(factory: Factory, mirror_id: int, partitions: Iterable[PartitionProgress]) -> bool:
-    """Upserts the partition rows; False when the mirror row is gone."""
-    with transaction(factory) as session:
-        mirror = session.get(MirrorTopic, mirror_id)
-        if mirror is None:
-            return False
-        for p in partitions:
-            session.merge(
-                MirrorPartition(
-                    mirror_topic_id=mirror_id,
-                    partition=p.partition,
-                    source_log_start_offset=p.source_log_start_offset,
-                    source_end_offset=p.source_end_offset,
-                    mirror_end_offset=p.mirror_end_offset,
-                    mirrored_source_offset=p.mirrored_source_offset,
-                    lag=p.lag,
-                    translated=p.translated,
-                    reencoded_batches=p.reencoded_batches,
-                )
-            )
-        mirror.status_time = utcnow()
-        return True
 
 
 _PARTITION_FIELDS = (
