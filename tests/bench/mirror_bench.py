@@ -94,8 +94,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-warmup-seconds", type=float, default=2,
                         help="seconds produced before the latency measurement starts (default 2)")
     parser.add_argument("--latency-partitions", type=int, default=3, help="partitions of the latency topic (default 3)")
-    parser.add_argument("--latency-linger-ms", type=int, default=1,
-                        help="linger.ms of the latency run's Python producer (default 1)")
+    parser.add_argument("--latency-linger-ms", type=int, default=5,
+                        help="linger.ms of the latency run's Python producer (default 5, the client's own "
+                             "default; 1 makes about one batch per record, which the mirror must write as "
+                             "as many batches)")
     parser.add_argument("--latency-record-size", type=int, default=None,
                         help="bytes per latency record (default: --record-size)")
     parser.add_argument("--mirror-timeout", type=float, default=3600,

@@ -93,9 +93,18 @@ KNOBS: dict[str, Knob] = {
         Knob(
             "mirror.produce.max.in.flight",
             "5",
-            "Most Produce requests in flight to one destination broker. Each carries at most one batch "
-            "per partition, so this is also the most batches of one partition in flight.",
+            "Most Produce requests in flight on one destination connection. Each carries at most one "
+            "batch per partition, so this is also the most batches of one partition in flight.",
             _int_range(1, 32),
+        ),
+        Knob(
+            "mirror.produce.connections",
+            "3",
+            "Connections to each destination broker for Produce requests. A broker answers one "
+            "connection's requests in turn: batches of 64 KiB or more spread over the connections, "
+            "smaller ones share the first so that one request carries many partitions. A partition's "
+            "writes in flight always share one connection, which keeps them in order.",
+            _int_range(1, 16),
         ),
         Knob(
             "mirror.produce.request.max.bytes",

@@ -72,6 +72,7 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
         fetch_max_wait_ms=spec.knob("mirror.fetch.max.wait.ms"),
         buffer_bytes=spec.knob("mirror.buffer.max.kbytes") * 1024,
         max_in_flight=spec.knob("mirror.produce.max.in.flight"),
+        produce_connections=spec.knob("mirror.produce.connections"),
         produce_request_max_bytes=spec.knob("mirror.produce.request.max.bytes"),
         request_timeout_ms=spec.knob("destination.request.timeout.ms"),
         source_timeout_ms=spec.knob("source.request.timeout.ms"),

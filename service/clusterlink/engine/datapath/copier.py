@@ -3,9 +3,13 @@
 One thread per link drives one kafka-python network selector that holds a
 connection to each source broker and each destination broker. It keeps one
 Fetch in flight per source broker (every mirror partition that broker leads,
-in one request) and up to `max_in_flight` Produce requests per destination
-broker (one batch per partition each). Batches are forwarded as they are:
-only their header changes (see batches.rewrite_header).
+in one request) and, per destination broker, `produce_connections`
+connections with up to `max_in_flight` Produce requests each (one batch per
+partition each). A broker answers one connection's requests one at a time:
+large batches spread over the connections so the broker validates and
+appends them on several cores, small ones share one so each request carries
+many partitions (see _lane_for). Batches are forwarded as they are: only
+their header changes (see batches.rewrite_header).
 
 Nothing here decides lifecycle states or talks to the store, except one
 call: translation segments are handed to `store_segments` and must be
@@ -40,6 +44,27 @@ from clusterlink.kafka.clients import Connection
 
 log = logging.getLogger(__name__)
 
+# A batch at least this large may go through any destination connection
+# (see lane_for); smaller ones share the first.
+LANE_SPREAD_BYTES = 64 * 1024
+
+
+def lane_for(inflight_lane: int | None, batch_bytes: int, spread: int, lanes: int) -> int:
+    """The destination connection (lane) a partition's next batch goes through.
+
+    A partition with writes in flight stays on their lane, which keeps its
+    batches in order. Otherwise a small batch takes the first lane, so one
+    request carries as many partitions as possible (its cost is per
+    request), and a large one the partition's own lane, `spread` modulo the
+    lanes (its cost is per byte, which the broker spends on several cores
+    when the bytes come over several connections).
+    """
+    if inflight_lane is not None:
+        return inflight_lane
+    if lanes > 1 and batch_bytes >= LANE_SPREAD_BYTES:
+        return spread % lanes
+    return 0
+
 # mirror id -> partition -> segments to store
 SegmentBatch = dict[int, dict[int, list[Segment]]]
 
@@ -50,7 +75,8 @@ class CopierSettings:
     partition_max_bytes: int
     fetch_max_wait_ms: int
     buffer_bytes: int              # most bytes queued for the destination, whole link
-    max_in_flight: int             # produce requests per destination broker
+    max_in_flight: int             # produce requests per destination connection
+    produce_connections: int       # connections per destination broker
     produce_request_max_bytes: int
     request_timeout_ms: int        # Produce (acks=all) on the destination
     source_timeout_ms: int         # a Fetch answer, beyond its max wait
@@ -93,7 +119,9 @@ class Copier:
         self._inbox: deque[Callable[[], None]] = deque()
         self._events: deque[Callable[[], None]] = deque()
         self._fetching: set[int] = set()           # source nodes with a fetch in flight
-        self._producing: dict[int, int] = {}       # destination node -> requests in flight
+        self._producing: dict[tuple[int, int], int] = {}  # (destination node, lane) -> requests in flight
+        self._lanes: list[Any] = []                 # one connection manager per produce connection
+        self._lane_of: dict[tuple[int, int], int] = {}  # (mirror id, partition) -> lane of its writes in flight
         self._retry_at: dict[tuple[str, int], float] = {}
         self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
         self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
@@ -165,9 +193,15 @@ class Copier:
         self._src = wire.new_manager(self._net, self._source, max_in_flight=2,
                                      receive_max_bytes=s.fetch_max_bytes + (1 << 20), client_id=client_id,
                                      request_timeout_ms=s.source_timeout_ms + s.fetch_max_wait_ms)
-        self._dst = wire.new_manager(self._net, self._destination, max_in_flight=s.max_in_flight + 1,
-                                     receive_max_bytes=1 << 24, client_id=client_id,
-                                     request_timeout_ms=s.request_timeout_ms)
+        self._lanes = [wire.new_manager(self._net, self._destination, max_in_flight=s.max_in_flight + 1,
+                                        receive_max_bytes=1 << 24, client_id=client_id,
+                                        request_timeout_ms=s.request_timeout_ms)
+                       for _ in range(s.produce_connections)]
+        self._dst = self._lanes[0]
+        # Every lane finds brokers through the first lane's metadata, the one
+        # that is refreshed; a lane only adds its own connection per broker.
+        for lane in self._lanes[1:]:
+            lane.cluster = self._dst.cluster
         try:
             self._src.cluster.start_refresh_loop()
             self._dst.cluster.start_refresh_loop()
@@ -186,7 +220,8 @@ class Copier:
             self.error = exc
         finally:
             self._src.close()
-            self._dst.close()
+            for lane in reversed(self._lanes):
+                lane.close()
             self._net.close()
 
     def _report_stopped(self) -> None:
@@ -194,6 +229,8 @@ class Copier:
         for item in settled:
             self._stopping.remove(item)
             route, callback = item
+            for p in route.partitions:
+                self._lane_of.pop((route.mirror_id, p), None)
             try:
                 callback(route)
             except Exception:  # noqa: BLE001 - a callback never stops the data path
@@ -378,7 +415,7 @@ class Copier:
     def _produce(self) -> None:
         cluster = self._dst.cluster
         limit = self.settings.max_in_flight
-        per_node: dict[int, list[tuple[Route, PartitionState]]] = {}
+        per_lane: dict[tuple[int, int], list[tuple[Route, PartitionState]]] = {}
         missing = False
         for route in self._routes.values():
             for p, st in route.partitions.items():
@@ -388,15 +425,22 @@ class Copier:
                 if leader is None or leader < 0:
                     missing = True
                     continue
-                per_node.setdefault(leader, []).append((route, st))
+                per_lane.setdefault((leader, self._lane_for(route, st)), []).append((route, st))
         if missing:
             cluster.request_update()
-        for node, parts in per_node.items():
-            while self._producing.get(node, 0) < limit and self._ready(("produce", node)):
-                if not self._send_produce(node, parts):
+        for (node, lane), parts in per_lane.items():
+            while self._producing.get((node, lane), 0) < limit and self._ready(("produce", node)):
+                if not self._send_produce(node, lane, parts):
                     break
 
-    def _send_produce(self, node: int, parts: list[tuple[Route, PartitionState]]) -> bool:
+    def _lane_for(self, route: Route, st: PartitionState) -> int:
+        key = (route.mirror_id, st.partition)
+        lane = lane_for(self._lane_of.get(key) if st.inflight else None, len(st.queue[0].data),
+                        route.mirror_id + st.partition, len(self._lanes))
+        self._lane_of[key] = lane
+        return lane
+
+    def _send_produce(self, node: int, lane: int, parts: list[tuple[Route, PartitionState]]) -> bool:
         batches: dict[str, list[tuple[int, bytes]]] = {}
         sent: dict[tuple[str, int], PartitionState] = {}
         size = 0
@@ -414,22 +458,26 @@ class Copier:
         if not sent:
             return False
         req = wire.produce_request(batches, timeout_ms=self.settings.request_timeout_ms)
-        self._producing[node] = self._producing.get(node, 0) + 1
-        future = self._dst.send(req, node_id=node)
-        future.add_callback(lambda resp, n=node, s=sent: self._events.append(lambda: self._produced(n, s, resp)))
-        future.add_errback(lambda exc, n=node, s=sent: self._events.append(lambda: self._produce_failed(n, s, exc)))
+        key = (node, lane)
+        self._producing[key] = self._producing.get(key, 0) + 1
+        future = self._lanes[lane].send(req, node_id=node)
+        future.add_callback(lambda resp, k=key, s=sent: self._events.append(lambda: self._produced(k, s, resp)))
+        future.add_errback(lambda exc, k=key, s=sent: self._events.append(lambda: self._produce_failed(k, s, exc)))
         return True
 
-    def _produce_failed(self, node: int, sent: dict[tuple[str, int], PartitionState], exc: BaseException) -> None:
-        self._producing[node] -= 1
+    def _produce_failed(self, key: tuple[int, int], sent: dict[tuple[str, int], PartitionState],
+                        exc: BaseException) -> None:
+        self._producing[key] -= 1
+        node = key[0]
         log.debug("link %s: produce to destination node %s failed: %s", self.name, node, exc)
         self._dst.cluster.request_update()
         self._backoff(("produce", node), 0.2)
         for st in sent.values():
             self._refused(st, f"write to the destination failed: {exc.__class__.__name__}", fenced=False)
 
-    def _produced(self, node: int, sent: dict[tuple[str, int], PartitionState], resp: Any) -> None:
-        self._producing[node] -= 1
+    def _produced(self, key: tuple[int, int], sent: dict[tuple[str, int], PartitionState], resp: Any) -> None:
+        self._producing[key] -= 1
+        node = key[0]
         refresh = False
         for topic_resp in resp.responses:
             for pr in topic_resp.partition_responses:
