@@ -28,6 +28,7 @@ from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
 from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
 
 from clusterlink.kafka.clients import Connection
+from clusterlink.kafka.transport import ChunkedConnectionManager
 
 FETCH_VERSION = 12
 PRODUCE_VERSION = 12
@@ -113,7 +114,7 @@ def manager_config(conn: Connection, *, request_timeout_ms: int, max_in_flight: 
 
 
 def new_manager(net: NetworkSelector, conn: Connection, **settings: Any) -> KafkaConnectionManager:
-    return KafkaConnectionManager(net, **manager_config(conn, **settings))
+    return ChunkedConnectionManager(net, **manager_config(conn, **settings))
 
 
 def fetch_partition(partition: int, offset: int, partition_max_bytes: int) -> Any:
