@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
@@ -95,6 +95,15 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[
                 for p in range(partitions)}
     finally:
         consumer.close()
+
+
+def max_timestamps(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """Per partition, the largest record timestamp the broker holds (ListOffsets
+    MAX_TIMESTAMP). It also sees records below the log start offset that are
+    still in a log segment: what time-based retention looks at."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    asked = {TopicPartition(topic, p): OffsetSpec.max_timestamp() for p in range(partitions)}
+    return {tp.partition: fut.result(30).timestamp for tp, fut in admin.list_offsets(asked).items()}
 
 
 def create_link(stub: pb_grpc.ClusterLinkServiceStub, source: str, destination: str,
