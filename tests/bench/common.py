@@ -280,7 +280,9 @@ class BenchRun:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def start_service(self) -> pb_grpc.ClusterLinkServiceStub:
-        self.service = Service(db_url=f"sqlite:///{self.root}/clusterlink.db", workdir=self.root / "service")
+        # The reconciler on `serve`'s own default interval (the test fixture's is shorter).
+        self.service = Service(db_url=f"sqlite:///{self.root}/clusterlink.db", workdir=self.root / "service",
+                               extra_args=["--reconcile-interval", "1.0"])
         self.service.start()
         log(f"clusterlink serve up at {self.service.endpoint} (pid {self.service.process.pid})")  # type: ignore[union-attr]
         return self.service.stub()

@@ -42,7 +42,9 @@ from clusterlink.store import lifecycle, progress
 
 log = logging.getLogger(__name__)
 
-TOPOLOGY_INTERVAL = 5.0
+# How often the source's topic metadata is read (deleted topics, added partitions):
+# one Metadata request for every topic of the source cluster.
+TOPOLOGY_INTERVAL = 10.0
 # Every mirror's status (and status_time) is rewritten at least this often.
 STATUS_REFRESH = 30.0
 _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH})

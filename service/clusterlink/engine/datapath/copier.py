@@ -119,9 +119,13 @@ class Copier:
         self._inbox: deque[Callable[[], None]] = deque()
         self._events: deque[Callable[[], None]] = deque()
         self._fetching: set[int] = set()           # source nodes with a fetch in flight
+        self._fetch_nodes: set[int] = set()        # source nodes that led a partition at the last walk
         self._producing: dict[tuple[int, int], int] = {}  # (destination node, lane) -> requests in flight
         self._lanes: list[Any] = []                 # one connection manager per produce connection
         self._lane_of: dict[tuple[int, int], int] = {}  # (mirror id, partition) -> lane of its writes in flight
+        # Partitions that may have batches queued, so that neither a busy nor an
+        # idle link walks all its partitions on every turn of the loop.
+        self._queued: dict[tuple[int, int], tuple[Route, PartitionState]] = {}
         self._retry_at: dict[tuple[str, int], float] = {}
         self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
         self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
@@ -257,6 +261,7 @@ class Copier:
     def _restart_sessions(self) -> None:
         """The next fetches are full ones: every partition's state comes back, also
         for partitions that (re)joined with no news (an incremental answer omits them)."""
+        self._fetch_nodes = set()
         for session in self._sessions.values():
             session.next_metadata = session.next_metadata.next_close_existing()
 
@@ -275,12 +280,18 @@ class Copier:
     # -- fetching --------------------------------------------------------------
 
     def _queued_bytes(self) -> int:
-        return sum(st.queued_bytes for r in self._routes.values() for st in r.partitions.values())
+        return sum(st.queued_bytes for _route, st in self._queued.values())
 
     def _fetch(self) -> None:
         if not self._routes or self._queued_bytes() >= self.settings.buffer_bytes:
             return
         cluster = self._src.cluster
+        if self._fetch_nodes and self._fetching >= self._fetch_nodes:
+            # Every broker that led a partition at the last walk has a fetch in
+            # flight; a partition that moved elsewhere waits for one answer
+            # (at most the fetch wait).
+            return
+        self._fetch_nodes = set()
         per_node: dict[int, dict[tuple[str, int], PartitionState]] = {}
         cap = self.settings.partition_max_bytes * 4
         missing = False
@@ -292,6 +303,7 @@ class Copier:
                 if leader is None or leader < 0:
                     missing = True
                     continue
+                self._fetch_nodes.add(leader)
                 if leader in self._fetching or not self._ready(("fetch", leader)):
                     continue
                 # A source partition mirrored twice in one link goes in turns.
@@ -380,6 +392,8 @@ class Copier:
                 if planned.segments:
                     new_segments.setdefault(st.mirror_id, {}).setdefault(st.partition, []).extend(planned.segments)
                 plans.append((st, planned))
+                if planned.outgoing:
+                    self._queued[(st.mirror_id, st.partition)] = (self._routes[st.mirror_id], st)
         if refresh:
             self._src.cluster.request_update()
         if new_segments:
@@ -417,15 +431,17 @@ class Copier:
         limit = self.settings.max_in_flight
         per_lane: dict[tuple[int, int], list[tuple[Route, PartitionState]]] = {}
         missing = False
-        for route in self._routes.values():
-            for p, st in route.partitions.items():
-                if st.phase is not Phase.RUNNING or not st.queue:
-                    continue
-                leader = cluster.leader_for_partition(TopicPartition(route.topic, p))
-                if leader is None or leader < 0:
-                    missing = True
-                    continue
-                per_lane.setdefault((leader, self._lane_for(route, st)), []).append((route, st))
+        for key, (route, st) in list(self._queued.items()):
+            if not st.queue or not self._is_routed(st):
+                del self._queued[key]
+                continue
+            if st.phase is not Phase.RUNNING:
+                continue
+            leader = cluster.leader_for_partition(TopicPartition(route.topic, st.partition))
+            if leader is None or leader < 0:
+                missing = True
+                continue
+            per_lane.setdefault((leader, self._lane_for(route, st)), []).append((route, st))
         if missing:
             cluster.request_update()
         for (node, lane), parts in per_lane.items():
