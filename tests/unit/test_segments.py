@@ -34,6 +34,10 @@ def test_translation_before_between_and_after_segments():
     assert destination_for_source(segments, 50) == 50
     assert destination_for_source(segments, 100) == 90
     assert destination_for_source(segments, 150) == 140
-    assert destination_for_source(segments, 199) == 189
+    # Source 190..199 are the gap before the second segment: a consumer at 199
+    # goes on with the next record, source 200 at destination 180.
+    assert destination_for_source(segments, 189) == 179
+    assert destination_for_source(segments, 190) == 180
+    assert destination_for_source(segments, 199) == 180
     assert destination_for_source(segments, 200) == 180
     assert destination_for_source(segments, 1000) == 980

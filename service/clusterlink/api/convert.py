@@ -69,7 +69,7 @@ def link_status(paused: bool, tasks: Iterable[m.LinkTask], mirror_topic_count: i
     tasks = list(tasks)
     if paused:
         state = pb.LinkStatus.PAUSED
-    elif any(t.state == "ERROR" for t in tasks):
+    elif any(t.state in ("ERROR", "IN_ERROR") for t in tasks):
         state = pb.LinkStatus.DEGRADED
     else:
         state = pb.LinkStatus.ACTIVE
@@ -85,8 +85,12 @@ def task_to_pb(task: m.LinkTask) -> pb.LinkTask:
         name=task.name,
         state=_enum(pb.LinkTask.State, task.state),
         last_error=task.last_error or "",
+        message=task.message or "",
     )
+    if task.error_code:
+        msg.error_code = _enum(pb.LinkTask.ErrorCode, task.error_code)
     _set_time(msg, "last_error_time", task.last_error_time)
+    _set_time(msg, "last_success_time", task.last_success_time)
     _set_time(msg, "update_time", task.update_time)
     return msg
 

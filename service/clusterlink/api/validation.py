@@ -456,7 +456,6 @@ def _known_keys(limit: int = 400) -> str:
             break
         shown_keys.append(key)
     return ", ".join(shown_keys) + f" and {len(keys) - len(shown_keys)} more ('clusterlink link config-keys' lists them)"
-CONFIG_VALUE_MAX_LEN = 256
 
 
 def check_config(config: Mapping[str, str], field: str = "link.config") -> list[str]:
@@ -482,12 +481,14 @@ def check_config(config: Mapping[str, str], field: str = "link.config") -> list[
             continue
         # The knob's own rule first (it names the allowed form), then the generic one.
         problem = (
-            text_problem(value, CONFIG_VALUE_MAX_LEN)
-            if len(value) > CONFIG_VALUE_MAX_LEN
-            else knob.check(value) or text_problem(value, CONFIG_VALUE_MAX_LEN)
+            text_problem(value, knob.max_len)
+            if len(value) > knob.max_len
+            else knob.check(value) or text_problem(value, knob.max_len)
         )
         if problem:
             problems.append(f"{field}: config {key}={shown(value)} {problem}")
+    if not problems:
+        problems += [f"{field}: {p}" for p in link_config.combination_problems(config)]
     return problems
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from clusterlink.config import filters
 from clusterlink.config.numbers import NumberError, parse_int
 
 _TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]*")
@@ -22,6 +23,7 @@ class Knob:
     default: str
     doc: str
     check: Callable[[str], str | None]  # returns an error text or None
+    max_len: int = 256                  # longest value accepted
 
 
 def _int_range(low: int, high: int) -> Callable[[str], str | None]:
@@ -48,6 +50,24 @@ def _prefix(value: str) -> str | None:
         return "must be at most 200 characters"
     if not _TOPIC_CHARS.fullmatch(value):
         return "may contain only ASCII letters, digits, '.', '_' and '-'"
+    return None
+
+
+def _group_filters(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        filters.parse(value, "groupFilters")
+    except filters.FilterError as exc:
+        return str(exc)
+    return None
+
+
+def _group_prefix(value: str) -> str | None:
+    if len(value) > 200:
+        return "must be at most 200 characters"
+    if not value.isascii() or not value.isprintable() or " " in value:
+        return "may contain only printable ASCII characters without spaces"
     return None
 
 
@@ -150,6 +170,41 @@ KNOBS: dict[str, Knob] = {
             _int_range(100, 600_000),
         ),
         Knob(
+            "consumer.offset.sync.enable",
+            "false",
+            "Copy the committed offsets of the source's consumer groups that match "
+            "consumer.offset.group.filters to the destination, for partitions of this link's mirror "
+            "topics while they mirror. Offsets are translated through the segments, never ahead of "
+            "what the mirror holds; groups with active members on the destination are left alone; "
+            "no group is ever deleted.",
+            _one_of("true", "false"),
+        ),
+        Knob(
+            "consumer.offset.group.filters",
+            "",
+            'Which consumer groups the offset sync copies, in Cluster Linking\'s JSON form: '
+            '{"groupFilters":[{"name":"app","patternType":"LITERAL","filterType":"INCLUDE"}]}. '
+            "patternType LITERAL (\"*\" alone means all), PREFIXED or GLOB; filterType INCLUDE or "
+            "EXCLUDE; any case; a group passes when an INCLUDE matches and no EXCLUDE does. Required "
+            "when consumer.offset.sync.enable is true.",
+            _group_filters,
+            max_len=16384,
+        ),
+        Knob(
+            "consumer.offset.sync.ms",
+            "30000",
+            "How often the consumer offset sync runs. A consumer that fails over re-reads at most about "
+            "this much of its traffic.",
+            _int_range(1000, 86_400_000),
+        ),
+        Knob(
+            "consumer.group.prefix",
+            "",
+            "Prefix put before a source group's name to name its group on the destination (hub and "
+            "spoke). Empty: the same name.",
+            _group_prefix,
+        ),
+        Knob(
             "source.request.timeout.ms",
             "5000",
             "How long the source may go unanswered before a mirror reports SOURCE_UNAVAILABLE; also the "
@@ -171,7 +226,17 @@ def validate(config: Mapping[str, str]) -> list[str]:
         problem = knob.check(value)
         if problem:
             errors.append(f"config {key}={value!r} {problem}")
-    return errors
+    return errors or combination_problems(config)
+
+
+def combination_problems(config: Mapping[str, str]) -> list[str]:
+    """Problems between keys (each key's own value already checked)."""
+    problems = []
+    if config.get("consumer.offset.sync.enable") == "true" and not config.get("consumer.offset.group.filters"):
+        problems.append(
+            "consumer.offset.sync.enable=true needs consumer.offset.group.filters, e.g. "
+            '{"groupFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]} for every group')
+    return problems
 
 
 def effective(config: Mapping[str, str]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from clusterlink.config import filters as name_filters
 from clusterlink.engine import mirror as mirror_steps
 from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, SegmentBatch
 from clusterlink.engine.datapath.partition import Phase
@@ -35,6 +36,7 @@ from clusterlink.engine.prepare import (
 )
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
+from clusterlink.engine.tasks import group_offsets
 from clusterlink.kafka import wire
 from clusterlink.kafka.clients import Connection, admin_config
 from clusterlink.metrics.exporter import Metrics
@@ -98,6 +100,7 @@ class LinkRuntime:
         # What the status step last wrote per mirror, and when it last wrote all.
         self._written: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._last_refresh = 0.0
+        self._group_sync: group_offsets.GroupOffsetSync | None = None
         # mirror id -> (records, bytes, fenced writes) counter increments
         self._counters: dict[int, tuple[Callable[[float], None], ...]] = {}
 
@@ -210,10 +213,58 @@ class LinkRuntime:
             wanted = list(self.mirrors.values())
         for m in wanted:
             self._enqueue_prepare(m)
+        self._start_group_sync()
         self.scheduler.add("status", self._status_step, spec.knob("mirror.status.interval.ms") / 1000)
         self.scheduler.add("topology", self._topology_step, TOPOLOGY_INTERVAL)
         self.scheduler.add("resync", self._resync_step, 1.0)
         return None
+
+    def _start_group_sync(self) -> None:
+        assert self.clusters is not None
+        config = self.spec.config
+        if config.get("consumer.offset.sync.enable") != "true":
+            progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
+                                      state="NOT_CONFIGURED", message="")
+            return
+        self._group_sync = group_offsets.GroupOffsetSync(
+            self.clusters.src_admin, self.clusters.dst_admin,
+            name_filters.parse(config["consumer.offset.group.filters"], "groupFilters"),
+            config.get("consumer.group.prefix", ""), self.timeout)
+        self.scheduler.add(group_offsets.TASK_NAME, self._group_sync_step)
+
+    def _group_sync_step(self) -> float | None:
+        """One run of the consumer offset sync; its outcome is the task's status."""
+        interval = self.spec.knob("consumer.offset.sync.ms") / 1000
+        self._sync_groups(None)
+        return interval
+
+    def _sync_groups(self, only_topics: frozenset[str] | None) -> bool:
+        """Runs the group offset sync; records the outcome; True when it succeeded."""
+        assert self._group_sync is not None
+        try:
+            report = self._group_sync.run(self._mirrored_view, only_topics)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the task's status
+            log.warning("link %s: consumer offset sync failed: %s", self.spec.name, exc)
+            progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
+                                      state="IN_ERROR", error_code=group_offsets.error_code(exc), error=str(exc))
+            return False
+        if only_topics is None:
+            progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
+                                      state="ACTIVE", message=report.message())
+        return True
+
+    def _mirrored_view(self) -> dict[str, group_offsets.MirroredTopic]:
+        """Source topic -> what its mirror holds, for mirrors that are mirroring."""
+        assert self.copier is not None
+        view: dict[str, group_offsets.MirroredTopic] = {}
+        for route in self.copier.routes().values():
+            if route.mirror_id not in self.mirrors:
+                continue
+            view[route.source_topic] = group_offsets.MirroredTopic(route.topic, {
+                p: group_offsets.MirroredPartition(st.mirrored_source_offset(), tuple(st.segments))
+                for p, st in list(route.partitions.items())
+            })
+        return view
 
     def _prepare_step(self) -> float | None:
         """Prepares every mirror waiting for it, in one batch of admin calls."""
@@ -403,6 +454,10 @@ class LinkRuntime:
                 self.factory, m.mirror_id, lifecycle.PROMOTING,
                 f"waiting for lag 0 before promoting: {sum(behind.values())} records behind on partitions "
                 f"{sorted(behind)}")
+            return
+        if self._group_sync is not None and not self._sync_groups(frozenset([m.source_topic])):
+            progress.set_reason(self.factory, m.mirror_id, lifecycle.PROMOTING,
+                                "waiting: the last consumer offset sync before promoting failed; see the link's tasks")
             return
         if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PROMOTING], lifecycle.PROMOTED):
             self.remove_mirror(m.mirror_id)

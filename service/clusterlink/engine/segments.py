@@ -41,7 +41,12 @@ def destination_for_source(segments: Sequence[Segment], source_offset: int) -> i
     if i < 0:
         return source_offset
     seg = segments[i]
-    return seg.destination_offset + (source_offset - seg.source_offset)
+    offset = seg.destination_offset + (source_offset - seg.source_offset)
+    if i + 1 < len(segments):
+        # Inside a gap the records are missing: the next record sits where
+        # the next segment starts.
+        offset = min(offset, segments[i + 1].destination_offset)
+    return offset
 
 
 def is_exact(segments: Sequence[Segment]) -> bool:

@@ -144,6 +144,11 @@ class LinkTask(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_error_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Sync tasks only: the kind of the last run's error ("" when it succeeded),
+    # when a run last succeeded, and what that run did.
+    error_code: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    last_success_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     link: Mapped[Link] = relationship(back_populates="tasks")
 

@@ -335,3 +335,33 @@ def remove_task(factory: Factory, link_id: int, name: str) -> None:
         task = session.get(LinkTask, (link_id, name))
         if task is not None:
             session.delete(task)
+
+
+def record_sync_task(factory: Factory, link_id: int, name: str, *, state: str, error_code: str = "",
+                     error: str = "", message: str | None = None) -> None:
+    """Records one run of a link's sync task (or that it is NOT_CONFIGURED).
+
+    ACTIVE: the run succeeded (last success time set, error code cleared,
+    `message` says what it did). IN_ERROR: `error_code` and `error` say why;
+    the last success time and message stay.
+    """
+    now: dt.datetime = utcnow()
+    with transaction(factory) as session:
+        task = session.get(LinkTask, (link_id, name))
+        if task is None:
+            if session.get(Link, link_id) is None:
+                return
+            task = LinkTask(link_id=link_id, name=name, last_error="", error_code="", message="")
+            session.add(task)
+        task.state = state
+        task.update_time = now
+        if state == "IN_ERROR":
+            task.error_code = error_code
+            task.last_error = error
+            task.last_error_time = now
+        else:
+            task.error_code = ""
+        if state == "ACTIVE":
+            task.last_success_time = now
+        if message is not None:
+            task.message = message

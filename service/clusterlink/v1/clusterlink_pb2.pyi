@@ -92,28 +92,56 @@ class LinkStatus(_message.Message):
     def __init__(self, state: _Optional[_Union[LinkStatus.State, str]] = ..., tasks: _Optional[_Iterable[_Union[LinkTask, _Mapping]]] = ..., mirror_topic_count: _Optional[int] = ...) -> None: ...
 
 class LinkTask(_message.Message):
-    __slots__ = ("name", "state", "last_error", "last_error_time", "update_time")
+    __slots__ = ("name", "state", "last_error", "last_error_time", "update_time", "error_code", "last_success_time", "message")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[LinkTask.State]
         RUNNING: _ClassVar[LinkTask.State]
         STOPPED: _ClassVar[LinkTask.State]
         ERROR: _ClassVar[LinkTask.State]
+        ACTIVE: _ClassVar[LinkTask.State]
+        IN_ERROR: _ClassVar[LinkTask.State]
+        NOT_CONFIGURED: _ClassVar[LinkTask.State]
     STATE_UNSPECIFIED: LinkTask.State
     RUNNING: LinkTask.State
     STOPPED: LinkTask.State
     ERROR: LinkTask.State
+    ACTIVE: LinkTask.State
+    IN_ERROR: LinkTask.State
+    NOT_CONFIGURED: LinkTask.State
+    class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ERROR_CODE_UNSPECIFIED: _ClassVar[LinkTask.ErrorCode]
+        AUTHENTICATION_ERROR: _ClassVar[LinkTask.ErrorCode]
+        AUTHORIZATION_ERROR: _ClassVar[LinkTask.ErrorCode]
+        MISCONFIGURATION_ERROR: _ClassVar[LinkTask.ErrorCode]
+        SOURCE_UNAVAILABLE: _ClassVar[LinkTask.ErrorCode]
+        DESTINATION_UNAVAILABLE: _ClassVar[LinkTask.ErrorCode]
+        INTERNAL_ERROR: _ClassVar[LinkTask.ErrorCode]
+    ERROR_CODE_UNSPECIFIED: LinkTask.ErrorCode
+    AUTHENTICATION_ERROR: LinkTask.ErrorCode
+    AUTHORIZATION_ERROR: LinkTask.ErrorCode
+    MISCONFIGURATION_ERROR: LinkTask.ErrorCode
+    SOURCE_UNAVAILABLE: LinkTask.ErrorCode
+    DESTINATION_UNAVAILABLE: LinkTask.ErrorCode
+    INTERNAL_ERROR: LinkTask.ErrorCode
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: LinkTask.State
     last_error: str
     last_error_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[LinkTask.State, str]] = ..., last_error: _Optional[str] = ..., last_error_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    error_code: LinkTask.ErrorCode
+    last_success_time: _timestamp_pb2.Timestamp
+    message: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[LinkTask.State, str]] = ..., last_error: _Optional[str] = ..., last_error_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., error_code: _Optional[_Union[LinkTask.ErrorCode, str]] = ..., last_success_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class MirrorTopic(_message.Message):
     __slots__ = ("name", "source_topic", "state", "reason", "partitions", "max_lag", "offset_fidelity", "etag", "create_time", "update_time", "status_time")
