@@ -257,11 +257,13 @@ def link_detail(link: pb.Link) -> str:
                 task.name,
                 state_name(pb.LinkTask.State, task.state),
                 format_time(task, "update_time"),
-                task.last_error,
+                format_time(task, "last_success_time"),
+                (f"{state_name(pb.LinkTask.ErrorCode, task.error_code)}: " if task.error_code else "")
+                + (task.last_error if task.state in (pb.LinkTask.ERROR, pb.LinkTask.IN_ERROR) else task.message),
             )
             for task in link.status.tasks
         ]
-        sections.append("Tasks:\n" + render_table(("TASK", "STATE", "UPDATED", "LAST_ERROR"), task_rows))
+        sections.append("Tasks:\n" + render_table(("TASK", "STATE", "UPDATED", "LAST_SUCCESS", "DETAIL"), task_rows))
     else:
         sections.append("Tasks: none")
     return "\n\n".join(sections)

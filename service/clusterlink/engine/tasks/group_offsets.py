@@ -126,7 +126,7 @@ class GroupOffsetSync:
             changed = [c for c in commits if self._written.get((group, c.topic, c.partition)) != c.offset]
             if not changed:
                 continue
-            tps = [TopicPartition(c.topic, c.partition, c.offset, metadata=c.metadata or None) for c in changed]
+            tps = [TopicPartition(c.topic, c.partition, c.offset, metadata=c.metadata) for c in changed]
             try:
                 fut = self.dst_admin.alter_consumer_group_offsets(
                     [ConsumerGroupTopicPartitions(group, tps)], request_timeout=self.timeout)[group]
