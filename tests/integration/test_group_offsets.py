@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import grpc
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.v1 import clusterlink_pb2 as pb
@@ -37,9 +38,17 @@ def groups(bootstrap: str) -> set[str]:
     return {g.group_id for g in admin.list_consumer_groups().result(30).valid}
 
 
+def scrape(service: Service) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
 def has_members(bootstrap: str, group: str) -> bool:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    return bool(admin.describe_consumer_groups([group])[group].result(30).members)
+    try:
+        return bool(admin.describe_consumer_groups([group])[group].result(30).members)
+    except KafkaException:
+        return False  # e.g. the group coordinator is still loading
 
 
 def sync_task(stub, link: str) -> pb.LinkTask | None:
@@ -88,6 +97,10 @@ def test_group_offsets_follow_to_the_destination(service: Service, kafka_source,
         assert busy in task.message and "left alone" in task.message
         assert committed(kafka_destination.bootstrap, busy) == {}
         assert other not in groups(kafka_destination.bootstrap)  # outside the filters: never written
+        metrics = scrape(service)
+        assert f'clusterlink_consumer_groups_synced{{link="{link}"}} 1.0' in metrics
+        assert f'clusterlink_link_task_runs_total{{link="{link}",outcome="ok",task="ConsumerOffsetSync"}}' in metrics
+        assert f'clusterlink_link_task_last_success_timestamp_seconds{{link="{link}",task="ConsumerOffsetSync"}}' in metrics
     finally:
         active.close()
 

@@ -245,10 +245,13 @@ class LinkRuntime:
             report = self._group_sync.run(self._mirrored_view, only_topics)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the task's status
             log.warning("link %s: consumer offset sync failed: %s", self.spec.name, exc)
+            self.metrics.task_runs.labels(self.spec.name, group_offsets.TASK_NAME, "error").inc()
             progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
                                       state="IN_ERROR", error_code=group_offsets.error_code(exc), error=str(exc))
             return False
+        self.metrics.task_runs.labels(self.spec.name, group_offsets.TASK_NAME, "ok").inc()
         if only_topics is None:
+            self.metrics.synced_groups.labels(self.spec.name).set(report.groups)
             progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
                                       state="ACTIVE", message=report.message())
         return True

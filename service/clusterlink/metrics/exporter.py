@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from clusterlink.store.models import Link, MirrorPartition, MirrorTopic
+from clusterlink.store.models import Link, LinkTask, MirrorPartition, MirrorTopic
 
 STATES = (
     "PENDING",
@@ -37,6 +37,8 @@ class Metrics:
     records: Counter
     bytes: Counter
     fenced: Counter
+    task_runs: Counter      # link sync task runs, by outcome (ok, error)
+    synced_groups: Gauge    # consumer groups the last offset sync wrote or kept in sync
 
 
 class StoreCollector(Collector):
@@ -76,7 +78,19 @@ class StoreCollector(Collector):
             worst[(link, mirror)] = max(worst.get((link, mirror), 0), value)
         for (link, mirror), value in worst.items():
             max_lag.add_metric([link, mirror], value)
-        yield from (links, by_state, lag, max_lag)
+        last_success = GaugeMetricFamily(
+            "clusterlink_link_task_last_success_timestamp_seconds",
+            "When a link's sync task last ran without error (Unix time).",
+            labels=["link", "task"],
+        )
+        with self._factory() as session:
+            for link, task, when in session.execute(
+                select(Link.name, LinkTask.name, LinkTask.last_success_time)
+                .join(LinkTask, LinkTask.link_id == Link.id)
+                .where(LinkTask.last_success_time.is_not(None))
+            ):
+                last_success.add_metric([link, task], when.timestamp())
+        yield from (links, by_state, lag, max_lag, last_success)
 
 
 def build_metrics(factory: sessionmaker[Session]) -> Metrics:
@@ -101,8 +115,21 @@ def build_metrics(factory: sessionmaker[Session]) -> Metrics:
         ["link", "mirror_topic"],
         registry=registry,
     )
+    task_runs = Counter(
+        "clusterlink_link_task_runs",
+        "Runs of a link's sync tasks (ConsumerOffsetSync, ...), by outcome: ok or error.",
+        ["link", "task", "outcome"],
+        registry=registry,
+    )
+    synced_groups = Gauge(
+        "clusterlink_consumer_groups_synced",
+        "Consumer groups whose offsets the link's last offset sync run keeps on the destination.",
+        ["link"],
+        registry=registry,
+    )
     registry.register(StoreCollector(factory))
-    return Metrics(registry=registry, records=records, bytes=mirrored_bytes, fenced=fenced)
+    return Metrics(registry=registry, records=records, bytes=mirrored_bytes, fenced=fenced,
+                   task_runs=task_runs, synced_groups=synced_groups)
 
 
 def serve_metrics(metrics: Metrics, listen: str) -> None:
