@@ -14,6 +14,7 @@ from google.protobuf import field_mask_pb2
 
 from clusterlink.api.validation import shown
 from clusterlink.cli import output
+from clusterlink.cli.sync_flags import add_sync_arguments, merged_config
 from clusterlink.cli.client import (
     CliError,
     UsageError,
@@ -210,7 +211,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     destination, _ = connection_from_args(args, "destination")
     request = pb.CreateLinkRequest(
         link_id=output.link_id(name),
-        link=pb.Link(source=source, destination=destination, config=args.config or {}),
+        link=pb.Link(source=source, destination=destination, config=merged_config(args)),
         validate_only=args.validate_only,
     )
     with connect(args) as client:
@@ -257,7 +258,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_update(args: argparse.Namespace) -> int:
     name = link_name(args.name)
-    config: dict[str, str] = args.config or {}
+    config: dict[str, str] = merged_config(args)
     removed: list[str] = args.remove_config or []
     both = sorted(set(config) & set(removed))
     if both:
@@ -351,6 +352,7 @@ def register(subparsers: Any) -> None:
     )
     for side in SIDES:
         _add_connection_arguments(create, side, for_create=True)
+    add_sync_arguments(create)
 
     add_paging_arguments(client_command("list", "list links", cmd_list, mutating=False))
 
@@ -375,6 +377,7 @@ def register(subparsers: Any) -> None:
     update.add_argument("--etag", help="refuse the update if the link changed since this etag was read")
     for side in SIDES:
         _add_connection_arguments(update, side, for_create=False)
+    add_sync_arguments(update)
 
     pause = client_command("pause", "pause a link: all its mirror topics stop", cmd_pause)
     pause.add_argument("name", metavar="NAME")

@@ -1,0 +1,45 @@
+"""The readable consumer offset sync flags of `link create/update`."""
+
+import argparse
+import json
+
+import pytest
+
+from clusterlink.cli.client import UsageError
+from clusterlink.cli.sync_flags import add_sync_arguments, merged_config
+from clusterlink.config import link_config
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=lambda s: tuple(s.split("=", 1)), action="append")
+    add_sync_arguments(parser)
+    args = parser.parse_args(argv)
+    args.config = dict(args.config or [])
+    return args
+
+
+def test_flags_become_the_config_keys_the_service_validates():
+    config = merged_config(parse("--consumer-offset-sync", "on", "--group-filter", "include:prefixed:payments-",
+                                 "--group-filter", "exclude:literal:payments-test", "--consumer-offset-sync-ms", "10000",
+                                 "--consumer-group-prefix", "dr."))
+    assert config["consumer.offset.sync.enable"] == "true"
+    assert json.loads(config["consumer.offset.group.filters"]) == {"groupFilters": [
+        {"name": "payments-", "patternType": "PREFIXED", "filterType": "INCLUDE"},
+        {"name": "payments-test", "patternType": "LITERAL", "filterType": "EXCLUDE"}]}
+    assert config["consumer.offset.sync.ms"] == "10000" and config["consumer.group.prefix"] == "dr."
+    assert link_config.validate(config) == []
+
+
+def test_no_flag_sets_nothing():
+    assert merged_config(parse("--config", "mirror.topic.prefix=a.")) == {"mirror.topic.prefix": "a."}
+
+
+def test_a_bad_filter_says_the_form():
+    with pytest.raises(SystemExit):
+        parse("--group-filter", "include:regex:x")
+
+
+def test_a_key_given_twice_is_refused():
+    with pytest.raises(UsageError, match="given both with --config and with its own flag"):
+        merged_config(parse("--config", "consumer.offset.sync.enable=true", "--consumer-offset-sync", "on"))
