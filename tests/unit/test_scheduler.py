@@ -391,7 +391,6 @@ class SubDestinationError(errors.DestinationError):
          False),
         (errors.DestinationError("x"), errors.DESTINATION, 1.0, None, "ERROR", False),
         (SubDestinationError("x"), errors.DESTINATION, 1.0, None, "ERROR", False),
-        (errors.RestartSession("x"), errors.RESTART, 0.0, None, None, False),
         (RuntimeError("x"), errors.UNEXPECTED, 1.0, None, "ERROR", True),
         (KeyboardInterrupt(), errors.UNEXPECTED, 1.0, None, "ERROR", True),
     ],

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from clusterlink.engine.prepare import (
     DestinationError,
     FatalMirrorError,
-    RestartSession,
     SourceTopicMissingError,
     SourceUnavailableError,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "DestinationError",
     "FatalMirrorError",
     "Outcome",
-    "RestartSession",
     "SourceTopicMissingError",
     "SourceUnavailableError",
     "TABLE",
@@ -44,7 +42,6 @@ FATAL = "fatal"
 SOURCE_TOPIC_MISSING = "source_topic_missing"
 SOURCE_UNAVAILABLE = "source_unavailable"
 DESTINATION = "destination"
-RESTART = "restart"
 OWNERSHIP_LOST = "ownership_lost"
 UNEXPECTED = "unexpected"
 
@@ -98,8 +95,6 @@ TABLE: dict[type[BaseException], Outcome] = {
         task_state=TASK_ERROR,
     ),
     DestinationError: Outcome(DESTINATION, 1.0, task_state=TASK_ERROR),
-    # Not an error: run the step again at once (e.g. the source topic grew).
-    RestartSession: Outcome(RESTART, 0.0),
     # Another serve owns the database now: write nothing more (the store
     # refuses it anyway); the process stops on its lock check.
     OwnershipLost: Outcome(OWNERSHIP_LOST, None),

@@ -37,10 +37,6 @@ class SourceUnavailableError(Exception):
     """The source cluster cannot be reached; mirroring resumes by itself."""
 
 
-class RestartSession(Exception):
-    """Not an error: the session must start again (e.g. the source topic grew)."""
-
-
 class DestinationError(Exception):
     """The destination refused or could not be reached; retried with backoff."""
 

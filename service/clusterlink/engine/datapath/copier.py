@@ -523,7 +523,7 @@ class Copier:
 
     def _refused(self, st: PartitionState, reason: str, *, fenced: bool) -> None:
         was_running = st.phase is Phase.RUNNING
-        st.on_write_refused(reason, fenced=fenced)
+        st.on_write_refused(reason)
         if fenced:
             self._on_fenced(st.mirror_id)
         if was_running or st.phase is Phase.RESYNC:

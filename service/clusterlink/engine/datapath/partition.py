@@ -71,7 +71,6 @@ class PartitionState:
     inflight: deque[Outgoing] = field(default_factory=deque)
     queued_bytes: int = 0
     reencoded_batches: int = 0
-    fenced_writes: int = 0
     # What the source said in its last answer for this partition.
     source_log_start: int = 0
     source_end: int = 0           # last stable offset (what read_committed sees)
@@ -189,17 +188,16 @@ class PartitionState:
         self._maybe_settled()
         return out.count, len(out.data)
 
-    def on_write_refused(self, reason: str, *, fenced: bool = False) -> None:
+    def on_write_refused(self, reason: str) -> None:
         """A write was refused or lost: settle, then resync from the destination's end.
 
-        OUT_OF_ORDER_SEQUENCE_NUMBER (`fenced`) is not an error: another
-        session of the link (a retry, a dead process's request) got there
-        first, and the destination's end offset tells where to go on.
+        OUT_OF_ORDER_SEQUENCE_NUMBER is not an error either: another session
+        of the link (a retry, a dead process's request) got there first, and
+        the destination's end offset tells where to go on (the copier counts
+        it in clusterlink_fenced_writes_total).
         """
         if self.inflight:
             self.inflight.popleft()
-        if fenced:
-            self.fenced_writes += 1
         self.stop_for_resync(reason)
 
     def stop_for_resync(self, reason: str) -> None:
@@ -224,7 +222,6 @@ class PartitionState:
     def resume_at(self, dst_end: int, segments: list[Segment]) -> None:
         """Starts again from the destination's end offset (after a resync)."""
         fresh = PartitionState.start(self.mirror_id, self.partition, dst_end, segments, self.reencoded_batches)
-        fresh.fenced_writes = self.fenced_writes
         fresh.source_log_start, fresh.source_end = self.source_log_start, self.source_end
         fresh.last_fetch_ok = self.last_fetch_ok
         for name in PartitionState.__dataclass_fields__:
