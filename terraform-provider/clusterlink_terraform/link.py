@@ -24,7 +24,7 @@ from clusterlink_terraform.base import (
     mark_unknown,
 )
 from clusterlink_terraform.client import ServiceError
-from clusterlink_terraform.schema_types import Object, SingleNestedBlock
+from clusterlink_terraform.schema_types import ListNestedBlock, Object, SingleNestedBlock
 
 TASK = Object({"name": String(), "state": String(), "last_error": String()})
 TASKS_DESCRIPTION = (
@@ -40,7 +40,7 @@ CONFIG_DESCRIPTION = (
 )
 
 # What the user sets, as opposed to what the service reports.
-_USER = ("name", "source", "destination", "config", "paused")
+_USER = ("name", "source", "destination", "config", "consumer_offset_sync", "paused")
 _STATUS = ("etag", "state", "tasks")
 
 
@@ -84,6 +84,54 @@ def _connection_block(side: str, what: str) -> SingleNestedBlock:
             ],
         ),
     )
+
+
+def _sync_block() -> SingleNestedBlock:
+    return SingleNestedBlock(
+        "consumer_offset_sync",
+        Block(
+            description="Copy the committed offsets of the source's consumer groups to the destination "
+            "(the link config keys `consumer.offset.*` and `consumer.group.prefix`; README, \"Consumer "
+            "offset sync\"). Offsets are translated, never ahead of the mirror; groups with active members "
+            "on the destination are left alone. Do not set these keys in `config` as well.",
+            attributes=[
+                Attribute("enabled", Bool(), required=True, description="Whether the sync runs."),
+                Attribute("interval_ms", Number(), optional=True, computed=True,
+                          description="How often it runs, in ms (at least 1000). Default: 30000."),
+                Attribute("group_prefix", String(), optional=True, computed=True,
+                          description="Prefix of the destination groups' names. Default: none (same name)."),
+            ],
+            block_types=[ListNestedBlock("group_filter", Block(
+                description="Which groups are synced: a group passes when an INCLUDE filter matches it and "
+                "no EXCLUDE filter does. At least one is required when `enabled` is true.",
+                attributes=[
+                    Attribute("name", String(), required=True,
+                              description="A group name, a prefix or a glob; `*` with LITERAL means every group."),
+                    Attribute("pattern_type", String(), optional=True, computed=True,
+                              description="LITERAL (default), PREFIXED or GLOB."),
+                    Attribute("filter_type", String(), optional=True, computed=True,
+                              description="INCLUDE (default) or EXCLUDE."),
+                ],
+            ))],
+        ),
+        required=False,
+    )
+
+
+def _plan_sync_defaults(planned: dict, config: dict) -> None:
+    """Fills the defaults of an optional `consumer_offset_sync` block's computed attributes."""
+    block = planned.get("consumer_offset_sync")
+    if not isinstance(block, dict):
+        return
+    written = config.get("consumer_offset_sync") or {}
+    apply_default(block, written, "interval_ms", mapping.DEFAULT_SYNC_INTERVAL_MS)
+    apply_default(block, written, "group_prefix", "")
+    filters = block.get("group_filter")
+    if isinstance(filters, list):
+        for item, item_written in zip(filters, written.get("group_filter") or [], strict=False):
+            if isinstance(item, dict):
+                apply_default(item, item_written, "pattern_type", mapping.DEFAULT_PATTERN_TYPE)
+                apply_default(item, item_written, "filter_type", mapping.DEFAULT_FILTER_TYPE)
 
 
 def _connection_object() -> Object:
@@ -132,7 +180,8 @@ class LinkResource(Base, Resource):
                 Attribute("state", String(), computed=True, description=STATE_DESCRIPTION),
                 Attribute("tasks", List(TASK), computed=True, description=TASKS_DESCRIPTION),
             ],
-            block_types=[_connection_block("source", "source"), _connection_block("destination", "destination")],
+            block_types=[_connection_block("source", "source"), _connection_block("destination", "destination"),
+                         _sync_block()],
         )
 
     # ------------------------------------------------------------------ plan
@@ -145,6 +194,7 @@ class LinkResource(Base, Resource):
                 apply_default(planned[side], config.get(side), "security_protocol", mapping.DEFAULT_SECURITY_PROTOCOL)
         apply_default(planned, config, "config", {})
         apply_default(planned, config, "paused", False)
+        _plan_sync_defaults(planned, config)
         planned["id"] = planned.get("name")
 
         if current is None:

@@ -8,6 +8,7 @@ service; this module only translates.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -207,12 +208,91 @@ def tasks_state(status: pb.LinkStatus) -> list[dict[str, Any]]:
     ]
 
 
+# --------------------------------------------------------------------------- consumer offset sync block
+
+ENABLE_KEY = "consumer.offset.sync.enable"
+FILTERS_KEY = "consumer.offset.group.filters"
+INTERVAL_KEY = "consumer.offset.sync.ms"
+PREFIX_KEY = "consumer.group.prefix"
+SYNC_KEYS = (ENABLE_KEY, FILTERS_KEY, INTERVAL_KEY, PREFIX_KEY)
+DEFAULT_SYNC_INTERVAL_MS = 30000
+DEFAULT_PATTERN_TYPE = "LITERAL"
+DEFAULT_FILTER_TYPE = "INCLUDE"
+
+
+def sync_block_config(block: Mapping[str, Any] | None) -> dict[str, str]:
+    """The link config keys a `consumer_offset_sync { ... }` block stands for."""
+    if not block:
+        return {}
+    config = {ENABLE_KEY: "true" if block.get("enabled") else "false"}
+    filters = [
+        {"name": _text(f.get("name")),
+         "patternType": _text(f.get("pattern_type")) or DEFAULT_PATTERN_TYPE,
+         "filterType": _text(f.get("filter_type")) or DEFAULT_FILTER_TYPE}
+        for f in block.get("group_filter") or []
+    ]
+    if filters:
+        config[FILTERS_KEY] = json.dumps({"groupFilters": filters}, separators=(",", ":"))
+    interval = block.get("interval_ms")
+    config[INTERVAL_KEY] = str(int(interval) if interval is not None else DEFAULT_SYNC_INTERVAL_MS)
+    if _text(block.get("group_prefix")):
+        config[PREFIX_KEY] = _text(block.get("group_prefix"))
+    return config
+
+
+def sync_block_of(config: Mapping[str, str]) -> dict[str, Any] | None:
+    """The `consumer_offset_sync` block read back from a link's config (None when no key is set).
+
+    A filter value that is not the JSON form the block writes (set by hand
+    elsewhere) is shown as one filter named after the raw value, so a plan
+    shows the difference instead of failing.
+    """
+    if not any(key in config for key in SYNC_KEYS):
+        return None
+    filters: list[dict[str, Any]] = []
+    raw = config.get(FILTERS_KEY, "")
+    if raw:
+        try:
+            items = json.loads(raw)["groupFilters"]
+            filters = [{"name": str(i.get("name", "*")),
+                        "pattern_type": str(i.get("patternType", DEFAULT_PATTERN_TYPE)),
+                        "filter_type": str(i.get("filterType", DEFAULT_FILTER_TYPE))} for i in items]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            filters = [{"name": raw, "pattern_type": "", "filter_type": ""}]
+    interval = config.get(INTERVAL_KEY, "")
+    return {
+        "enabled": config.get(ENABLE_KEY) == "true",
+        "interval_ms": int(interval) if interval.isdigit() else DEFAULT_SYNC_INTERVAL_MS,
+        "group_prefix": config.get(PREFIX_KEY, ""),
+        "group_filter": filters,
+    }
+
+
+def request_config(state: Mapping[str, Any]) -> dict[str, str]:
+    """The whole link config a resource value asks for: `config` plus the typed blocks."""
+    config = {str(k): _text(v) for k, v in (state.get("config") or {}).items()}
+    config.update(sync_block_config(state.get("consumer_offset_sync")))
+    return config
+
+
+def split_config(config: Mapping[str, str], prior: Mapping[str, Any] | None) -> tuple[dict[str, str], Any]:
+    """A link's config as (`config` map, `consumer_offset_sync` block) for the state.
+
+    The sync keys belong to the block, unless the prior value holds them in
+    its `config` map (a configuration that sets them as plain keys).
+    """
+    plain = (prior or {}).get("config") or {}
+    if any(key in plain for key in SYNC_KEYS):
+        return dict(config), None
+    return {k: v for k, v in config.items() if k not in SYNC_KEYS}, sync_block_of(config)
+
+
 def link_request(state: Mapping[str, Any]) -> pb.Link:
     """The Link message of a CreateLink request from a planned resource value."""
     return pb.Link(
         source=connection_to_pb(state.get("source")),
         destination=connection_to_pb(state.get("destination")),
-        config={str(k): _text(v) for k, v in (state.get("config") or {}).items()},
+        config=request_config(state),
         paused=bool(state.get("paused")),
     )
 
@@ -224,12 +304,14 @@ def link_state(link: pb.Link, prior: Mapping[str, Any] | None = None) -> dict[st
     """
     prior = prior or {}
     link_id = link_id_of(link.name)
+    config, sync = split_config(link.config, prior)
     return {
         "id": link_id,
         "name": link_id,
         "source": connection_state(link.source, prior.get("source")),
         "destination": connection_state(link.destination, prior.get("destination")),
-        "config": dict(link.config),
+        "config": config,
+        "consumer_offset_sync": sync,
         "paused": link.paused,
         "etag": link.etag,
         "state": link_state_name(link.status.state),
@@ -271,8 +353,8 @@ def link_update(prior: Mapping[str, Any], planned: Mapping[str, Any]) -> tuple[p
                 paths.append(f"{side}.{name}")
         secrets[side] = [name for name in SECRET_FIELDS if _text(old.get(name)) != _text(new.get(name))]
         paths += [f"{side}.{name}" for name in secrets[side]]
-    old_config = {str(k): _text(v) for k, v in (prior.get("config") or {}).items()}
-    new_config = {str(k): _text(v) for k, v in (planned.get("config") or {}).items()}
+    old_config = request_config(prior)
+    new_config = request_config(planned)
     for key in sorted(set(old_config) | set(new_config)):
         if old_config.get(key) != new_config.get(key):
             paths.append(f"config.{key}")

@@ -1,8 +1,9 @@
-"""Schema pieces the `tf` framework (1.2) lacks: an object type and a single nested block.
+"""Schema pieces the `tf` framework (1.2) lacks: an object type, single and list nested blocks.
 
 `tf` offers String, Number, Bool, List, Set and Map types and set-nested blocks.
 The ClusterLink schema also needs lists of objects (a link's tasks, a mirror's
-partitions) and single `source { ... }` / `destination { ... }` blocks.
+partitions), single `source { ... }` / `destination { ... }` blocks, and repeated
+`group_filter { ... }` blocks whose order matters.
 """
 
 from __future__ import annotations
@@ -56,6 +57,31 @@ class SingleNestedBlock(NestedBlock):
         if value is None or value is Unknown:
             return value
         return _decode_state(Diagnostics(), self._amap(), self._bmap(), value)[1]
+
+    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
+        return a_decoded == b_decoded
+
+
+class ListNestedBlock(NestedBlock):
+    """A block written any number of times, in order (`group_filter { ... }`); a list of dicts."""
+
+    def __init__(self, type_name: str, block: Block) -> None:
+        super().__init__(type_name, NestMode.Set, block)
+
+    def to_pb(self) -> Any:
+        msg = super().to_pb()
+        msg.nesting = type(msg).NestingMode.LIST
+        return msg
+
+    def encode(self, value: Any) -> Any:
+        if value is None or value is Unknown:
+            return value
+        return [_encode_state_d(self._amap(), self._bmap(), item, None) for item in value]
+
+    def decode(self, value: Any) -> Any:
+        if value is None or value is Unknown:
+            return value
+        return [_decode_state(Diagnostics(), self._amap(), self._bmap(), item)[1] for item in value]
 
     def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
         return a_decoded == b_decoded

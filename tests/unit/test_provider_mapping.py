@@ -430,3 +430,41 @@ def test_every_attribute_has_a_description_and_is_documented(what: str, schema: 
         for field in getattr(attribute.type, "attributes", None) or getattr(
                 getattr(attribute.type, "element_type", None), "attributes", None) or {}:
             assert f"`{field}`" in text, f"{what}.{name}.{field} is not in {doc.name}"
+
+
+# --------------------------------------------------------------------------- consumer_offset_sync block
+
+SYNC_BLOCK = {"enabled": True, "interval_ms": 5000, "group_prefix": "",
+              "group_filter": [{"name": "pay-", "pattern_type": "PREFIXED", "filter_type": "INCLUDE"},
+                               {"name": "pay-test", "pattern_type": "LITERAL", "filter_type": "EXCLUDE"}]}
+
+
+def test_the_sync_block_becomes_the_config_keys_and_comes_back():
+    config = mapping.sync_block_config(SYNC_BLOCK)
+    assert config == {
+        "consumer.offset.sync.enable": "true",
+        "consumer.offset.group.filters": '{"groupFilters":[{"name":"pay-","patternType":"PREFIXED",'
+                                         '"filterType":"INCLUDE"},{"name":"pay-test","patternType":"LITERAL",'
+                                         '"filterType":"EXCLUDE"}]}',
+        "consumer.offset.sync.ms": "5000",
+    }
+    assert mapping.sync_block_of(config) == SYNC_BLOCK
+    assert mapping.sync_block_of({"mirror.topic.prefix": "a."}) is None
+
+
+def test_sync_keys_stay_in_the_config_map_when_the_configuration_puts_them_there():
+    stored = {"mirror.topic.prefix": "a.", "consumer.offset.sync.enable": "false"}
+    assert mapping.split_config(stored, {"config": {"consumer.offset.sync.enable": "false"}}) == (stored, None)
+    plain, block = mapping.split_config(stored, None)  # import: the typed block
+    assert plain == {"mirror.topic.prefix": "a."} and block is not None and block["enabled"] is False
+
+
+def test_a_filter_change_is_one_config_key_in_the_update_mask():
+    prior = {"name": "east", "etag": "e1", "config": {}, "consumer_offset_sync": SYNC_BLOCK}
+    changed = {**SYNC_BLOCK, "group_filter": [SYNC_BLOCK["group_filter"][0],
+                                              {**SYNC_BLOCK["group_filter"][1], "name": "pay-staging"}]}
+    _message, paths = mapping.link_update(prior, {**prior, "consumer_offset_sync": changed})
+    assert paths == ["config.consumer.offset.group.filters"]
+    _message, paths = mapping.link_update(prior, {**prior, "consumer_offset_sync": None})
+    assert paths == ["config.consumer.offset.group.filters", "config.consumer.offset.sync.enable",
+                     "config.consumer.offset.sync.ms"]
