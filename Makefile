@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROTO   := $(wildcard proto/clusterlink/v1/*.proto)
 
-.PHONY: install demo test unit integration bench bench-scale proto provider-mirror clean
+.PHONY: install demo test unit integration bench bench-scale bench-failover proto provider-mirror clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ IDLE_SECONDS ?= 60
 bench-scale: $(STAMP)
 	$(BIN)/python -m tests.bench.scale_bench --topics $(N_TOPICS) --partitions $(N_PARTITIONS) \
 		--idle-seconds $(IDLE_SECONDS)
+
+# Records a consumer re-reads after a failover, per consumer offset sync interval.
+bench-failover: $(STAMP)
+	$(BIN)/python -m tests.bench.failover_bench
 
 # A Terraform filesystem mirror holding clusterlink/clusterlink (see README).
 provider-mirror: $(STAMP)
