@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # How often the source's topic metadata is read (deleted topics, added partitions):
 # one Metadata request for every topic of the source cluster.
 TOPOLOGY_INTERVAL = 10.0
+# Seconds before a failed sync task run is tried again (at most its interval).
+SYNC_RETRY = 5.0
 # Every mirror's status (and status_time) is rewritten at least this often.
 STATUS_REFRESH = 30.0
 _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH})
@@ -235,8 +237,8 @@ class LinkRuntime:
     def _group_sync_step(self) -> float | None:
         """One run of the consumer offset sync; its outcome is the task's status."""
         interval = self.spec.knob("consumer.offset.sync.ms") / 1000
-        self._sync_groups(None)
-        return interval
+        # A failed run is tried again soon, not a whole (maybe long) interval later.
+        return interval if self._sync_groups(None) else min(interval, SYNC_RETRY)
 
     def _sync_groups(self, only_topics: frozenset[str] | None) -> bool:
         """Runs the group offset sync; records the outcome; True when it succeeded."""
