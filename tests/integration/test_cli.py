@@ -338,13 +338,22 @@ def test_delete_destination_topic_says_what_is_still_to_come(
         "then the destination topic is deleted and the mirror topic removed; --wait waits until that is done\n"
     )
     assert "destination topic deleted" not in out
-    # --wait (repeating the delete is harmless) returns once it is done, and then says so
-    out = ok("mirror", "delete", link, topic, "--delete-destination-topic", "--wait", "--timeout", str(WAIT),
-             endpoint=service_endpoint)
-    assert out == f'deleted mirror topic "{topic}" on link "{link}" (destination topic deleted)\n'
-    assert not topic_exists(kafka_destination.bootstrap, topic)
+    # The deletion goes on by itself (it may finish before another command could run).
+    poll("the mirror topic gone", lambda: run("mirror", "describe", link, topic, endpoint=service_endpoint).returncode,
+         lambda rc: rc == 1)
     gone = run("mirror", "describe", link, topic, endpoint=service_endpoint)
     assert_one_error_line(gone, "error: NOT_FOUND: ")
+    poll("the destination topic deleted", lambda: not topic_exists(kafka_destination.bootstrap, topic), bool)
+
+    # --wait returns once it is done, and then says so.
+    again = unique("gone")
+    create_source_topic(kafka_source.bootstrap, again, partitions=1)
+    ok("mirror", "create", link, again, endpoint=service_endpoint)
+    poll("the destination topic", lambda: topic_exists(kafka_destination.bootstrap, again), bool)
+    out = ok("mirror", "delete", link, again, "--delete-destination-topic", "--wait", "--timeout", str(WAIT),
+             endpoint=service_endpoint)
+    assert out == f'deleted mirror topic "{again}" on link "{link}" (destination topic deleted)\n'
+    assert not topic_exists(kafka_destination.bootstrap, again)
 
 
 def test_malformed_names_tokens_and_numbers_are_one_error_line(service_endpoint: str) -> None:
