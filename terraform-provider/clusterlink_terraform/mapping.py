@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from clusterlink.api.validation import shown
+from clusterlink.config.filters import DEFAULT_FILTER_TYPE, DEFAULT_PATTERN_TYPE, NameFilter, dumps
 from clusterlink.v1 import clusterlink_pb2 as pb
 
 # --------------------------------------------------------------------------- names and ids
@@ -216,8 +217,6 @@ INTERVAL_KEY = "consumer.offset.sync.ms"
 PREFIX_KEY = "consumer.group.prefix"
 SYNC_KEYS = (ENABLE_KEY, FILTERS_KEY, INTERVAL_KEY, PREFIX_KEY)
 DEFAULT_SYNC_INTERVAL_MS = 30000
-DEFAULT_PATTERN_TYPE = "LITERAL"
-DEFAULT_FILTER_TYPE = "INCLUDE"
 
 
 def sync_block_config(block: Mapping[str, Any] | None) -> dict[str, str]:
@@ -226,13 +225,12 @@ def sync_block_config(block: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     config = {ENABLE_KEY: "true" if block.get("enabled") else "false"}
     filters = [
-        {"name": _text(f.get("name")),
-         "patternType": _text(f.get("pattern_type")) or DEFAULT_PATTERN_TYPE,
-         "filterType": _text(f.get("filter_type")) or DEFAULT_FILTER_TYPE}
+        NameFilter(_text(f.get("name")), _text(f.get("pattern_type")) or DEFAULT_PATTERN_TYPE,
+                   _text(f.get("filter_type")) or DEFAULT_FILTER_TYPE)
         for f in block.get("group_filter") or []
     ]
     if filters:
-        config[FILTERS_KEY] = json.dumps({"groupFilters": filters}, separators=(",", ":"))
+        config[FILTERS_KEY] = dumps(filters, "groupFilters")
     interval = block.get("interval_ms")
     config[INTERVAL_KEY] = str(int(interval) if interval is not None else DEFAULT_SYNC_INTERVAL_MS)
     if _text(block.get("group_prefix")):

@@ -8,22 +8,22 @@ validates.
 from __future__ import annotations
 
 import argparse
-import json
 
 from clusterlink.cli.client import UsageError
+from clusterlink.config.filters import NameFilter, dumps
 
 _ACTIONS = ("include", "exclude")
 _PATTERNS = ("literal", "prefixed", "glob")
 
 
-def group_filter(text: str) -> dict[str, str]:
+def group_filter(text: str) -> NameFilter:
     """ACTION:PATTERN:NAME, e.g. include:prefixed:payments- (argparse type)."""
     parts = text.split(":", 2)
     if len(parts) != 3 or parts[0].lower() not in _ACTIONS or parts[1].lower() not in _PATTERNS or not parts[2]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not ACTION:PATTERN:NAME with ACTION one of {', '.join(_ACTIONS)} and PATTERN one of "
             f"{', '.join(_PATTERNS)}, e.g. include:prefixed:payments- or include:literal:* for every group")
-    return {"name": parts[2], "patternType": parts[1].upper(), "filterType": parts[0].upper()}
+    return NameFilter(parts[2], parts[1].upper(), parts[0].upper())
 
 
 def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +45,7 @@ def sync_config(args: argparse.Namespace) -> dict[str, str]:
     if args.consumer_offset_sync is not None:
         config["consumer.offset.sync.enable"] = "true" if args.consumer_offset_sync == "on" else "false"
     if args.group_filter:
-        config["consumer.offset.group.filters"] = json.dumps({"groupFilters": args.group_filter},
-                                                             separators=(",", ":"))
+        config["consumer.offset.group.filters"] = dumps(args.group_filter, "groupFilters")
     if args.consumer_offset_sync_ms is not None:
         config["consumer.offset.sync.ms"] = args.consumer_offset_sync_ms
     if args.consumer_group_prefix is not None:

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 PATTERN_TYPES = ("LITERAL", "PREFIXED", "GLOB")
 FILTER_TYPES = ("INCLUDE", "EXCLUDE")
+DEFAULT_PATTERN_TYPE = "LITERAL"
+DEFAULT_FILTER_TYPE = "INCLUDE"
 _FIELDS = ("name", "patternType", "filterType")
 
 
@@ -31,8 +34,8 @@ class FilterError(ValueError):
 @dataclass(frozen=True)
 class NameFilter:
     name: str
-    pattern_type: str = "LITERAL"
-    filter_type: str = "INCLUDE"
+    pattern_type: str = DEFAULT_PATTERN_TYPE
+    filter_type: str = DEFAULT_FILTER_TYPE
 
     def matches(self, candidate: str) -> bool:
         if self.pattern_type == "PREFIXED":
@@ -45,6 +48,13 @@ class NameFilter:
 def passes(filters: tuple[NameFilter, ...], name: str) -> bool:
     included = any(f.filter_type == "INCLUDE" and f.matches(name) for f in filters)
     return included and not any(f.filter_type == "EXCLUDE" and f.matches(name) for f in filters)
+
+
+def dumps(filters: Iterable[NameFilter], list_key: str) -> str:
+    """The JSON form `parse` reads, with the fields as given (the CLI's flags and
+    Terraform's blocks write it)."""
+    items = [{"name": f.name, "patternType": f.pattern_type, "filterType": f.filter_type} for f in filters]
+    return json.dumps({list_key: items}, separators=(",", ":"))
 
 
 def parse(value: str, list_key: str) -> tuple[NameFilter, ...]:
@@ -70,8 +80,8 @@ def _one(item: object, where: str) -> NameFilter:
     name = item.get("name", "*")
     if not isinstance(name, str) or not name:
         raise FilterError(f"{where}.name must be a non-empty string")
-    pattern = _enum(item.get("patternType", "LITERAL"), PATTERN_TYPES, f"{where}.patternType")
-    kind = _enum(item.get("filterType", "INCLUDE"), FILTER_TYPES, f"{where}.filterType")
+    pattern = _enum(item.get("patternType", DEFAULT_PATTERN_TYPE), PATTERN_TYPES, f"{where}.patternType")
+    kind = _enum(item.get("filterType", DEFAULT_FILTER_TYPE), FILTER_TYPES, f"{where}.filterType")
     return NameFilter(name, pattern, kind)
 
 

@@ -313,16 +313,24 @@ def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> Non
             task.update_time = now
 
 
+def _task_row(session: Session, link_id: int, name: str) -> LinkTask | None:
+    """The link's task row, made if missing; None when the link is gone."""
+    task = session.get(LinkTask, (link_id, name))
+    if task is None:
+        if session.get(Link, link_id) is None:
+            return None
+        task = LinkTask(link_id=link_id, name=name, last_error="", error_code="", message="")
+        session.add(task)
+    return task
+
+
 def set_task(factory: Factory, link_id: int, name: str, state: str, error: str | None = None) -> None:
     """Records a link task's state; `error` None keeps the last error shown."""
     now: dt.datetime = utcnow()
     with transaction(factory) as session:
-        task = session.get(LinkTask, (link_id, name))
+        task = _task_row(session, link_id, name)
         if task is None:
-            if session.get(Link, link_id) is None:
-                return
-            task = LinkTask(link_id=link_id, name=name, last_error="")
-            session.add(task)
+            return
         task.state = state
         task.update_time = now
         if error:
@@ -347,12 +355,9 @@ def record_sync_task(factory: Factory, link_id: int, name: str, *, state: str, e
     """
     now: dt.datetime = utcnow()
     with transaction(factory) as session:
-        task = session.get(LinkTask, (link_id, name))
+        task = _task_row(session, link_id, name)
         if task is None:
-            if session.get(Link, link_id) is None:
-                return
-            task = LinkTask(link_id=link_id, name=name, last_error="", error_code="", message="")
-            session.add(task)
+            return
         task.state = state
         task.update_time = now
         if state == "IN_ERROR":
