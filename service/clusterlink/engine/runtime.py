@@ -401,12 +401,14 @@ class LinkRuntime:
             # Only mirrors whose partitions moved are written, and all of them
             # every STATUS_REFRESH seconds: an idle link costs next to nothing.
             signature = self._signature(route)
+            status = None
             if refresh_all or self._written.get(mirror_id) != signature:
-                statuses.append(self._status_of(route))
+                status = self._status_of(route)
+                statuses.append(status)
                 signatures[mirror_id] = signature
             self._source_health(m, route, order.state, now)
             if order.state == lifecycle.PROMOTING:
-                self._try_promote(m, self._status_of(route).partitions, route, now)
+                self._try_promote(m, (status or self._status_of(route)).partitions, route, now)
         progress.write_link_status(self.factory, self.spec.link_id, statuses)
         self._written.update(signatures)
         if refresh_all:
