@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from clusterlink.reconcile.diff import DesiredLink, MirrorRow, Plan, RunningLink, desired_state, plan
+from clusterlink.reconcile.diff import DesiredLink, LinkRow, MirrorRow, Plan, RunningLink, desired_state, plan
 
 
 def D(version: int, *mirrors: int) -> DesiredLink:  # noqa: N802 - table shorthand
@@ -199,19 +199,35 @@ def test_random_worlds_converge_without_two_runtimes_per_link(seed):
 
 
 def test_desired_state_from_rows():
+    links = [LinkRow(1, 4, False, False), LinkRow(2, 1, True, False), LinkRow(3, 1, False, False)]
     rows = [
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=10, state="ACTIVE"),
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=11, state="PENDING"),
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=12, state="PAUSED"),
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=13, state="DELETING"),
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=14, state="PROMOTING"),
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=15, state="SOURCE_UNAVAILABLE"),
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=16, state="FAILED"),
-        MirrorRow(link_id=1, link_version=4, link_paused=False, mirror_id=17, state="PROMOTED"),
-        MirrorRow(link_id=2, link_version=1, link_paused=True, mirror_id=20, state="ACTIVE"),
-        MirrorRow(link_id=2, link_version=1, link_paused=True, mirror_id=21, state="DELETING"),
-        MirrorRow(link_id=3, link_version=1, link_paused=False, mirror_id=30, state="FAILED_OVER"),
+        MirrorRow(link_id=1, mirror_id=10, state="ACTIVE"),
+        MirrorRow(link_id=1, mirror_id=11, state="PENDING"),
+        MirrorRow(link_id=1, mirror_id=12, state="PAUSED"),
+        MirrorRow(link_id=1, mirror_id=13, state="DELETING"),
+        MirrorRow(link_id=1, mirror_id=14, state="PROMOTING"),
+        MirrorRow(link_id=1, mirror_id=15, state="SOURCE_UNAVAILABLE"),
+        MirrorRow(link_id=1, mirror_id=16, state="FAILED"),
+        MirrorRow(link_id=1, mirror_id=17, state="PROMOTED"),
+        MirrorRow(link_id=2, mirror_id=20, state="ACTIVE"),
+        MirrorRow(link_id=2, mirror_id=21, state="DELETING"),
+        MirrorRow(link_id=3, mirror_id=30, state="FAILED_OVER"),
     ]
-    desired, deleting = desired_state(rows)
+    desired, deleting = desired_state(links, rows)
     assert desired == {1: D(4, 10, 11, 14, 15)}
     assert deleting == {13: 1, 21: 2}
+
+
+def test_a_standing_link_is_wanted_without_mirrors_unless_paused():
+    links = [LinkRow(1, 2, False, True), LinkRow(2, 1, True, True), LinkRow(3, 1, False, False)]
+    desired, _ = desired_state(links, [MirrorRow(link_id=3, mirror_id=30, state="FAILED")])
+    assert desired == {1: DesiredLink(2, frozenset(), standing=True)}
+
+
+def test_a_standing_link_starts_and_keeps_running_with_no_mirror():
+    desired = {1: DesiredLink(2, frozenset(), standing=True)}
+    todo = plan(desired, {}, {})
+    assert todo.start_links == {1: 2} and not todo.add_mirrors
+    assert plan(desired, {1: RunningLink(2, frozenset())}, {}).empty
+    # Turning the task off (a new version, not standing, no mirror) stops it.
+    assert plan({}, {1: RunningLink(2, frozenset())}, {}).stop_links == {1}

@@ -78,18 +78,7 @@ def create_mirror_topic(session: Session, req: pb.CreateMirrorTopicRequest) -> p
         raise errors.already_exists(
             f"mirror topic {name!r} already exists (mirroring source topic {existing.source_topic!r})"
         )
-    now = m.utcnow()
-    row = m.MirrorTopic(
-        link_id=link.id,
-        name=topic,
-        source_topic=source_topic,
-        state=lifecycle.PENDING,
-        reason="",
-        delete_destination_topic=False,
-        version=1,
-        create_time=now,
-        update_time=now,
-    )
+    row = m.new_mirror_topic(link.id, topic, source_topic)
     session.add(row)
     try:
         session.flush()

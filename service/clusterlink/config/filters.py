@@ -89,3 +89,98 @@ def _enum(value: object, choices: tuple[str, ...], where: str) -> str:
     if not isinstance(value, str) or value.upper() not in choices:
         raise FilterError(f"{where} must be one of {', '.join(choices)} (any case)")
     return value.upper()
+
+
+# -- ACL filters ----------------------------------------------------------------
+#
+# `acl.filters` takes Cluster Linking's
+# ``{"aclFilters": [{"resourceFilter": {"resourceType": "TOPIC", "name": "orders",
+#   "patternType": "LITERAL"}, "accessFilter": {"principal": "User:alice", "host": "*",
+#   "operation": "ANY", "permissionType": "ANY"}}]}``.
+# Each filter is a Kafka ACL binding filter, applied by the source broker
+# itself (DescribeAcls), so matching is exactly Kafka's. A missing field
+# matches any value, as in Cluster Linking.
+
+# The resource types and operations the ACL sync can read and write (what
+# librdkafka's admin API supports).
+ACL_RESOURCE_TYPES = ("ANY", "TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID")
+ACL_PATTERN_TYPES = ("ANY", "MATCH", "LITERAL", "PREFIXED")
+ACL_OPERATIONS = ("ANY", "ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION",
+                  "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE")
+ACL_PERMISSION_TYPES = ("ANY", "ALLOW", "DENY")
+_RESOURCE_FIELDS = ("resourceType", "name", "patternType")
+_ACCESS_FIELDS = ("principal", "host", "operation", "permissionType")
+
+
+@dataclass(frozen=True)
+class AclFilter:
+    """One ACL binding filter; None in a name field means any."""
+
+    resource_type: str = "ANY"
+    name: str | None = None
+    pattern_type: str = "ANY"
+    principal: str | None = None
+    host: str | None = None
+    operation: str = "ANY"
+    permission_type: str = "ANY"
+
+
+def parse_acl_filters(value: str) -> tuple[AclFilter, ...]:
+    """Parses ``{"aclFilters": [...]}``; raises FilterError naming the bad part."""
+    example = ('{"aclFilters":[{"resourceFilter":{"resourceType":"TOPIC","name":"orders","patternType":"PREFIXED"},'
+               '"accessFilter":{"principal":"User:alice","operation":"ANY","permissionType":"ALLOW"}}]}')
+    try:
+        doc = json.loads(value)
+    except ValueError as exc:
+        raise FilterError(f"must be JSON like {example} ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(doc, dict) or set(doc) != {"aclFilters"} or not isinstance(doc["aclFilters"], list):
+        raise FilterError(f"must be an object with the one key 'aclFilters' holding a list, like {example}")
+    if not doc["aclFilters"]:
+        raise FilterError(f"aclFilters must hold at least one filter, like {example}")
+    return tuple(_one_acl(item, f"aclFilters[{i}]") for i, item in enumerate(doc["aclFilters"]))
+
+
+def _one_acl(item: object, where: str) -> AclFilter:
+    if not isinstance(item, dict):
+        raise FilterError(f"{where} must be an object with resourceFilter and accessFilter")
+    unknown = sorted(set(item) - {"resourceFilter", "accessFilter"})
+    if unknown:
+        raise FilterError(f"{where} has unknown field {unknown[0]!r}; fields: resourceFilter, accessFilter")
+    resource = _section(item.get("resourceFilter", {}), f"{where}.resourceFilter", _RESOURCE_FIELDS)
+    access = _section(item.get("accessFilter", {}), f"{where}.accessFilter", _ACCESS_FIELDS)
+    return AclFilter(
+        resource_type=_enum(resource.get("resourceType", "ANY"), ACL_RESOURCE_TYPES,
+                            f"{where}.resourceFilter.resourceType"),
+        name=_text(resource.get("name"), f"{where}.resourceFilter.name"),
+        pattern_type=_enum(resource.get("patternType", "ANY"), ACL_PATTERN_TYPES,
+                           f"{where}.resourceFilter.patternType"),
+        principal=_principal(access.get("principal"), f"{where}.accessFilter.principal"),
+        host=_text(access.get("host"), f"{where}.accessFilter.host"),
+        operation=_enum(access.get("operation", "ANY"), ACL_OPERATIONS, f"{where}.accessFilter.operation"),
+        permission_type=_enum(access.get("permissionType", "ANY"), ACL_PERMISSION_TYPES,
+                              f"{where}.accessFilter.permissionType"),
+    )
+
+
+def _section(value: object, where: str, fields: tuple[str, ...]) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise FilterError(f"{where} must be an object with {', '.join(fields)}")
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise FilterError(f"{where} has unknown field {unknown[0]!r}; fields: {', '.join(fields)}")
+    return value
+
+
+def _text(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise FilterError(f"{where} must be a non-empty string (leave it out to match any)")
+    return value
+
+
+def _principal(value: object, where: str) -> str | None:
+    text = _text(value, where)
+    if text is not None and ":" not in text:
+        raise FilterError(f"{where} must be TYPE:NAME, like User:alice (leave it out to match any)")
+    return text

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from clusterlink.config import filters
+from clusterlink.config import filters, topic_configs
 from clusterlink.config.numbers import NumberError, parse_int
 
 _TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]*")
@@ -61,6 +61,30 @@ def _group_filters(value: str) -> str | None:
     except filters.FilterError as exc:
         return str(exc)
     return None
+
+
+def _topic_filters(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        filters.parse(value, "topicFilters")
+    except filters.FilterError as exc:
+        return str(exc)
+    return None
+
+
+def _acl_filters(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        filters.parse_acl_filters(value)
+    except filters.FilterError as exc:
+        return str(exc)
+    return None
+
+
+def _config_keys(value: str) -> str | None:
+    return topic_configs.key_problem(value)
 
 
 def _group_prefix(value: str) -> str | None:
@@ -205,6 +229,91 @@ KNOBS: dict[str, Knob] = {
             _group_prefix,
         ),
         Knob(
+            "auto.create.mirror.topics.enable",
+            "false",
+            "Create a mirror topic (named with mirror.topic.prefix) for every source topic that "
+            "auto.create.mirror.topics.filters passes and that has no mirror topic on this link yet. "
+            "Internal topics (names starting with __) and the mirror topics of links whose destination "
+            "is this link's source (the other half of a two-way pair) are never mirrored. Mirror topics "
+            "are never deleted by this task: to stop mirroring a topic, delete its mirror topic and "
+            "add an EXCLUDE filter.",
+            _one_of("true", "false"),
+        ),
+        Knob(
+            "auto.create.mirror.topics.filters",
+            "",
+            'Which source topics get a mirror topic, in Cluster Linking\'s JSON form: '
+            '{"topicFilters":[{"name":"orders.","patternType":"PREFIXED","filterType":"INCLUDE"}]}; '
+            "same rules as consumer.offset.group.filters. Required when "
+            "auto.create.mirror.topics.enable is true.",
+            _topic_filters,
+            max_len=16384,
+        ),
+        Knob(
+            "auto.create.mirror.topics.ms",
+            "60000",
+            "How often the source's topics are listed for new topics that pass the filters.",
+            _int_range(1000, 86_400_000),
+        ),
+        Knob(
+            "topic.config.sync.enable",
+            "true",
+            "Keep each mirror topic's configs equal to its source topic's: a dynamic config set, changed "
+            "or removed on the source follows on the mirror, for the keys of topic.config.sync.include "
+            "and .exclude. The keys are always copied when a mirror topic is created.",
+            _one_of("true", "false"),
+        ),
+        Knob(
+            "topic.config.sync.ms",
+            "30000",
+            "How often the topic config sync compares the source topics' configs with their mirrors'.",
+            _int_range(1000, 86_400_000),
+        ),
+        Knob(
+            "topic.config.sync.include",
+            "",
+            "Comma-separated topic config keys synced on top of the default set ("
+            + ", ".join(topic_configs.DEFAULT_SYNCED) + "). Never synced: "
+            + ", ".join(topic_configs.NEVER_SYNCED) + ".",
+            _config_keys,
+            max_len=4096,
+        ),
+        Knob(
+            "topic.config.sync.exclude",
+            "",
+            "Comma-separated topic config keys taken out of the synced set: the mirror keeps its own "
+            "value for them.",
+            _config_keys,
+            max_len=4096,
+        ),
+        Knob(
+            "acl.sync.enable",
+            "false",
+            "Create the source's ACLs that acl.filters passes on the destination, with mirror.topic.prefix "
+            "put before TOPIC resource names (LITERAL and PREFIXED; the LITERAL wildcard * becomes PREFIXED "
+            "on the prefix). An ACL that vanishes from the source is deleted from the destination only if "
+            "this link created it; no other ACL is touched. Needs DESCRIBE on the source's CLUSTER and "
+            "ALTER on the destination's.",
+            _one_of("true", "false"),
+        ),
+        Knob(
+            "acl.filters",
+            "",
+            'Which source ACLs are synced, in Cluster Linking\'s JSON form: {"aclFilters":[{"resourceFilter":'
+            '{"resourceType":"TOPIC","name":"orders","patternType":"LITERAL"},"accessFilter":{"principal":'
+            '"User:alice","host":"*","operation":"ANY","permissionType":"ANY"}}]}. Each filter is a Kafka ACL '
+            "binding filter; a missing field matches any value; enums in any case. Required when "
+            "acl.sync.enable is true.",
+            _acl_filters,
+            max_len=16384,
+        ),
+        Knob(
+            "acl.sync.ms",
+            "30000",
+            "How often the ACL sync runs.",
+            _int_range(1000, 86_400_000),
+        ),
+        Knob(
             "source.request.timeout.ms",
             "5000",
             "How long the source may go unanswered before a mirror reports SOURCE_UNAVAILABLE; also the "
@@ -236,7 +345,25 @@ def combination_problems(config: Mapping[str, str]) -> list[str]:
         problems.append(
             "consumer.offset.sync.enable=true needs consumer.offset.group.filters, e.g. "
             '{"groupFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]} for every group')
+    if config.get("auto.create.mirror.topics.enable") == "true" and not config.get("auto.create.mirror.topics.filters"):
+        problems.append(
+            "auto.create.mirror.topics.enable=true needs auto.create.mirror.topics.filters, e.g. "
+            '{"topicFilters":[{"name":"orders.","patternType":"PREFIXED","filterType":"INCLUDE"}]}')
+    if config.get("acl.sync.enable") == "true" and not config.get("acl.filters"):
+        problems.append(
+            "acl.sync.enable=true needs acl.filters, e.g. "
+            '{"aclFilters":[{"resourceFilter":{"resourceType":"TOPIC"},"accessFilter":{}}]} for every topic ACL')
+    both = set(topic_configs.parse_keys(config.get("topic.config.sync.include", ""))) & set(
+        topic_configs.parse_keys(config.get("topic.config.sync.exclude", "")))
+    if both:
+        problems.append(f"topic.config.sync.include and topic.config.sync.exclude both name {', '.join(sorted(both))}; "
+                        "keep each key in one of them")
     return problems
+
+
+def runs_without_mirrors(config: Mapping[str, str]) -> bool:
+    """Whether the link needs its runtime even with no mirror topic (its tasks look at the whole cluster)."""
+    return config.get("auto.create.mirror.topics.enable") == "true" or config.get("acl.sync.enable") == "true"
 
 
 def effective(config: Mapping[str, str]) -> dict[str, str]:

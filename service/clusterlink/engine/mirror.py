@@ -70,8 +70,8 @@ class Clusters:
         return {**base_config(conn), "isolation.level": "read_committed" if committed else "read_uncommitted"}
 
 
-def prepare_many(specs: list[MirrorSpec], clusters: Clusters,
-                 factory: progress.Factory) -> dict[int, dict[int, PartitionState] | Exception]:
+def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.Factory,
+                 config_keys: frozenset[str]) -> dict[int, dict[int, PartitionState] | Exception]:
     """Makes the destinations of many mirrors ready; per mirror, its start points or its error.
 
     The admin calls go out once for all of them (metadata, configs, topic
@@ -79,6 +79,8 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters,
     not thousands. An error that concerns one mirror (its source topic is
     missing, a destination topic has more partitions) is that mirror's alone;
     a cluster that cannot be reached fails the whole batch, which is retried.
+    A new destination topic gets its source topic's dynamic configs for
+    `config_keys` (config.topic_configs.synced_keys).
     """
     timeout = clusters.timeout
     out: dict[int, dict[int, PartitionState] | Exception] = {}
@@ -94,7 +96,8 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters,
             else:
                 counts[m.mirror_id] = len(info.partitions)
         live = [m for m in specs if m.mirror_id in counts]
-        overrides = kadmin.topic_overrides_many(clusters.src_admin, {m.source_topic for m in live}, timeout)
+        dynamic = kadmin.dynamic_configs_many(clusters.src_admin, {m.source_topic for m in live}, timeout)
+        overrides = {t: {k: v for k, v in (c or {}).items() if k in config_keys} for t, c in dynamic.items()}
     except KafkaException as exc:
         raise SourceUnavailableError(f"cannot read topics on the source cluster: {exc}") from exc
     try:

@@ -19,12 +19,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import filters as name_filters
+from clusterlink.config import topic_configs
 from clusterlink.engine import mirror as mirror_steps
 from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, SegmentBatch
 from clusterlink.engine.datapath.partition import Phase
@@ -36,7 +37,8 @@ from clusterlink.engine.prepare import (
 )
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
-from clusterlink.engine.tasks import group_offsets
+from clusterlink.engine.tasks import acl_sync, config_sync, group_offsets, new_topics
+from clusterlink.engine.tasks.errors import error_code
 from clusterlink.kafka import wire
 from clusterlink.kafka.clients import Connection, admin_config
 from clusterlink.metrics.exporter import Metrics
@@ -103,6 +105,9 @@ class LinkRuntime:
         self._written: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._last_refresh = 0.0
         self._group_sync: group_offsets.GroupOffsetSync | None = None
+        self.config_keys = topic_configs.synced_keys(
+            topic_configs.parse_keys(spec.config.get("topic.config.sync.include", "")),
+            topic_configs.parse_keys(spec.config.get("topic.config.sync.exclude", "")))
         # mirror id -> (records, bytes, fenced writes) counter increments
         self._counters: dict[int, tuple[Callable[[float], None], ...]] = {}
 
@@ -215,48 +220,126 @@ class LinkRuntime:
             wanted = list(self.mirrors.values())
         for m in wanted:
             self._enqueue_prepare(m)
-        self._start_group_sync()
+        self._start_tasks()
+        self.scheduler.add("cluster-ids", self._cluster_ids_step)
         self.scheduler.add("status", self._status_step, spec.knob("mirror.status.interval.ms") / 1000)
         self.scheduler.add("topology", self._topology_step, TOPOLOGY_INTERVAL)
         self.scheduler.add("resync", self._resync_step, 1.0)
         return None
 
-    def _start_group_sync(self) -> None:
+    def _cluster_ids_step(self) -> float | None:
+        """Records both clusters' ids once: how two-way pairs of links find each other."""
+        assert self.clusters is not None
+        try:
+            ids = [admin.describe_cluster(request_timeout=self.timeout).result(self.timeout).cluster_id
+                   for admin in (self.clusters.src_admin, self.clusters.dst_admin)]
+        except KafkaException:
+            return SYNC_RETRY
+        progress.set_cluster_ids(self.factory, self.spec.link_id, source=ids[0], destination=ids[1])
+        return None
+
+    def _start_tasks(self) -> None:
+        """Schedules the link's sync tasks that are turned on; the others show NOT_CONFIGURED."""
         assert self.clusters is not None
         config = self.spec.config
-        if config.get("consumer.offset.sync.enable") != "true":
-            progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
-                                      state="NOT_CONFIGURED", message="")
-            return
-        self._group_sync = group_offsets.GroupOffsetSync(
-            self.clusters.src_admin, self.clusters.dst_admin,
-            name_filters.parse(config["consumer.offset.group.filters"], "groupFilters"),
-            config.get("consumer.group.prefix", ""), self.timeout)
-        self.scheduler.add(group_offsets.TASK_NAME, self._group_sync_step)
+        c = self.clusters
+        if config.get("consumer.offset.sync.enable") == "true":
+            self._group_sync = group_offsets.GroupOffsetSync(
+                c.src_admin, c.dst_admin,
+                name_filters.parse(config["consumer.offset.group.filters"], "groupFilters"),
+                config.get("consumer.group.prefix", ""), self.timeout)
+        tasks: dict[str, tuple[str, Callable[[], str]] | None] = {
+            group_offsets.TASK_NAME: ("consumer.offset.sync.ms", self._sync_all_groups)
+            if self._group_sync is not None else None,
+            new_topics.TASK_NAME: ("auto.create.mirror.topics.ms", self._new_topics_task())
+            if config.get("auto.create.mirror.topics.enable") == "true" else None,
+            config_sync.TASK_NAME: ("topic.config.sync.ms", self._config_sync_task())
+            if config.get("topic.config.sync.enable") == "true" else None,
+            acl_sync.TASK_NAME: ("acl.sync.ms", self._acl_sync_task())
+            if config.get("acl.sync.enable") == "true" else None,
+        }
+        for name, task in tasks.items():
+            if task is None:
+                progress.record_sync_task(self.factory, self.spec.link_id, name, state="NOT_CONFIGURED", message="")
+            else:
+                self.scheduler.add(name, self._task_step(name, *task))
 
-    def _group_sync_step(self) -> float | None:
-        """One run of the consumer offset sync; its outcome is the task's status."""
-        interval = self.spec.knob("consumer.offset.sync.ms") / 1000
-        # A failed run is tried again soon, not a whole (maybe long) interval later.
-        return interval if self._sync_groups(None) else min(interval, SYNC_RETRY)
+    def _task_step(self, name: str, interval_key: str, run: Callable[[], str]) -> Callable[[], float | None]:
+        def step() -> float | None:
+            interval = self.spec.knob(interval_key) / 1000
+            # A failed run is tried again soon, not a whole (maybe long) interval later.
+            return interval if self._run_task(name, run) else min(interval, SYNC_RETRY)
+        return step
 
-    def _sync_groups(self, only_topics: frozenset[str] | None) -> bool:
-        """Runs the group offset sync; records the outcome; True when it succeeded."""
-        assert self._group_sync is not None
+    def _run_task(self, name: str, run: Callable[[], str], record_success: bool = True) -> bool:
+        """One run of a sync task; its outcome is the task's status. True when it succeeded."""
         try:
-            report = self._group_sync.run(self._mirrored_view, only_topics)
+            message = run()
         except Exception as exc:  # noqa: BLE001 - every failure becomes the task's status
-            log.warning("link %s: consumer offset sync failed: %s", self.spec.name, exc)
-            self.metrics.task_runs.labels(self.spec.name, group_offsets.TASK_NAME, "error").inc()
-            progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
-                                      state="IN_ERROR", error_code=group_offsets.error_code(exc), error=str(exc))
+            log.warning("link %s: %s failed: %s", self.spec.name, name, exc)
+            self.metrics.task_runs.labels(self.spec.name, name, "error").inc()
+            progress.record_sync_task(self.factory, self.spec.link_id, name,
+                                      state="IN_ERROR", error_code=error_code(exc), error=str(exc))
             return False
-        self.metrics.task_runs.labels(self.spec.name, group_offsets.TASK_NAME, "ok").inc()
-        if only_topics is None:
-            self.metrics.synced_groups.labels(self.spec.name).set(report.groups)
-            progress.record_sync_task(self.factory, self.spec.link_id, group_offsets.TASK_NAME,
-                                      state="ACTIVE", message=report.message())
+        self.metrics.task_runs.labels(self.spec.name, name, "ok").inc()
+        if record_success:
+            progress.record_sync_task(self.factory, self.spec.link_id, name, state="ACTIVE", message=message)
         return True
+
+    def _sync_all_groups(self) -> str:
+        assert self._group_sync is not None
+        report = self._group_sync.run(self._mirrored_view)
+        self.metrics.synced_groups.labels(self.spec.name).set(report.groups)
+        return report.message()
+
+    def _sync_groups(self, only_topics: frozenset[str]) -> bool:
+        """The group offset sync of some topics (promote): a failure shows on the task."""
+        assert self._group_sync is not None
+        sync = self._group_sync
+        return self._run_task(group_offsets.TASK_NAME,
+                              lambda: sync.run(self._mirrored_view, only_topics).message(), record_success=False)
+
+    def _new_topics_task(self) -> Callable[[], str]:
+        assert self.clusters is not None
+        link_id = self.spec.link_id
+
+        def existing(cluster_id: str) -> new_topics.Existing:
+            return new_topics.Existing(*progress.link_topic_names(self.factory, link_id, cluster_id))
+
+        task = new_topics.NewTopics(
+            self.clusters.src_admin,
+            name_filters.parse(self.spec.config["auto.create.mirror.topics.filters"], "topicFilters"),
+            self.spec.config.get("mirror.topic.prefix", ""), self.timeout, existing,
+            lambda pairs: progress.create_mirror_rows(self.factory, link_id, pairs))
+        return lambda: task.run().message()
+
+    def _config_sync_task(self) -> Callable[[], str]:
+        assert self.clusters is not None
+        sync = config_sync.ConfigSync(self.clusters.src_admin, self.clusters.dst_admin, self.config_keys,
+                                      self.timeout)
+        return lambda: sync.run(self._mirrored_topics).message()
+
+    def _mirrored_topics(self) -> dict[str, str]:
+        """Source topic -> mirror topic, for mirrors that are mirroring."""
+        assert self.copier is not None
+        return {r.source_topic: r.topic for r in self.copier.routes().values() if r.mirror_id in self.mirrors}
+
+    def _acl_sync_task(self) -> Callable[[], str]:
+        assert self.clusters is not None
+        link_id, factory = self.spec.link_id, self.factory
+        sync = acl_sync.AclSync(
+            self.clusters.src_admin, self.clusters.dst_admin,
+            name_filters.parse_acl_filters(self.spec.config["acl.filters"]),
+            self.spec.config.get("mirror.topic.prefix", ""), self.timeout,
+            managed=lambda: {acl_sync.Binding(*row) for row in progress.link_acls(factory, link_id)},
+            record=lambda acls: progress.add_link_acls(factory, link_id, (astuple(b) for b in acls)),
+            forget=lambda acls: progress.remove_link_acls(factory, link_id, (astuple(b) for b in acls)))
+
+        def run() -> str:
+            report = sync.run()
+            self.metrics.managed_acls.labels(self.spec.name).set(report.managed)
+            return report.message()
+        return run
 
     def _mirrored_view(self) -> dict[str, group_offsets.MirroredTopic]:
         """Source topic -> what its mirror holds, for mirrors that are mirroring."""
@@ -280,7 +363,7 @@ class LinkRuntime:
         if not batch:
             return IDLE
         try:
-            results = mirror_steps.prepare_many(batch, self.clusters, self.factory)
+            results = mirror_steps.prepare_many(batch, self.clusters, self.factory, self.config_keys)
         except Exception:
             with self._lock:
                 for m in batch:

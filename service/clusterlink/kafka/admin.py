@@ -23,19 +23,6 @@ from confluent_kafka.admin import (
 
 # Topic settings a mirror copies from its source when it creates the
 # destination topic. The timestamp type is always CreateTime (see below).
-COPIED_CONFIGS = (
-    "cleanup.policy",
-    "retention.ms",
-    "retention.bytes",
-    "max.message.bytes",
-    "min.compaction.lag.ms",
-    "max.compaction.lag.ms",
-    "delete.retention.ms",
-    "min.cleanable.dirty.ratio",
-    "segment.bytes",
-    "segment.ms",
-    "message.timestamp.before.max.ms",
-)
 # LogAppendTime would overwrite the source timestamps; compression.type
 # "producer" makes the broker keep each mirrored batch's bytes as they are
 # (any other codec would make it recompress them).
@@ -111,22 +98,52 @@ def list_offsets_many(
             time.sleep(0.1)  # topics created a moment ago have no leader yet
 
 
-def topic_overrides_many(admin: AdminClient, topics: set[str], timeout: float) -> dict[str, dict[str, str]]:
-    """`topic_overrides` for several topics in one request."""
+def dynamic_configs_many(admin: AdminClient, topics: set[str], timeout: float) -> dict[str, dict[str, str] | None]:
+    """The configs set on each topic itself (not broker defaults), in one request;
+    None for a topic that does not exist."""
     resources = {t: ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics}
     if not resources:
         return {}
     futures = admin.describe_configs(list(resources.values()), request_timeout=timeout)
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, str] | None] = {}
     for topic, resource in resources.items():
-        entries = futures[resource].result(timeout=timeout)
+        try:
+            entries = futures[resource].result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                out[topic] = None
+                continue
+            raise
         out[topic] = {
             name: entry.value
             for name, entry in entries.items()
-            if name in COPIED_CONFIGS
-            and entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-            and entry.value is not None
+            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None
         }
+    return out
+
+
+def alter_topic_configs_many(
+    admin: AdminClient, changes: dict[str, tuple[dict[str, str], list[str]]], timeout: float
+) -> dict[str, KafkaException | None]:
+    """Per topic (keys to set, keys to delete), in one IncrementalAlterConfigs request;
+    per topic the error, if any."""
+    resources = {
+        topic: ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+            *(ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in to_set.items()),
+            *(ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in to_delete),
+        ])
+        for topic, (to_set, to_delete) in changes.items()
+    }
+    if not resources:
+        return {}
+    futures = admin.incremental_alter_configs(list(resources.values()), request_timeout=timeout)
+    out: dict[str, KafkaException | None] = {}
+    for topic, resource in resources.items():
+        try:
+            futures[resource].result(timeout=timeout)
+            out[topic] = None
+        except KafkaException as exc:
+            out[topic] = exc
     return out
 
 

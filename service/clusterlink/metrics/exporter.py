@@ -39,6 +39,7 @@ class Metrics:
     fenced: Counter
     task_runs: Counter      # link sync task runs, by outcome (ok, error)
     synced_groups: Gauge    # consumer groups the last offset sync wrote or kept in sync
+    managed_acls: Gauge     # ACLs the link's ACL sync created on the destination
 
 
 class StoreCollector(Collector):
@@ -127,9 +128,15 @@ def build_metrics(factory: sessionmaker[Session]) -> Metrics:
         ["link"],
         registry=registry,
     )
+    managed_acls = Gauge(
+        "clusterlink_acls_managed",
+        "ACLs the link's ACL sync created on the destination and keeps in sync.",
+        ["link"],
+        registry=registry,
+    )
     registry.register(StoreCollector(factory))
     return Metrics(registry=registry, records=records, bytes=mirrored_bytes, fenced=fenced,
-                   task_runs=task_runs, synced_groups=synced_groups)
+                   task_runs=task_runs, synced_groups=synced_groups, managed_acls=managed_acls)
 
 
 def serve_metrics(metrics: Metrics, listen: str) -> None:

@@ -10,7 +10,7 @@ The rules, in the order they matter:
   until that one is gone: two runtimes of one link never run together (they
   would both write the same destination partitions).
 - A runtime is stopped when its link is gone, paused, wants no mirror any
-  more, or has another version (new settings: new clients). A changed link is
+  more (unless the link's tasks need it anyway: `standing`), or has another version (new settings: new clients). A changed link is
   therefore started again on a later pass, once the old runtime has exited.
 - A running runtime of the right version only gains and loses mirrors.
 - A DELETING mirror is first taken out of its runtime; its row (and maybe its
@@ -36,6 +36,9 @@ class DesiredLink:
     version: int
     # Mirror ids that should be mirroring now (state in RUNNING_STATES, link not paused).
     mirrors: frozenset[int]
+    # The runtime runs even with no mirror: a task of the link looks at the
+    # whole cluster (new topics from filters, ACL sync).
+    standing: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class RunningLink:
 
 @dataclass(frozen=True)
 class Plan:
-    # Runtimes to stop: link gone, paused, version changed, or no mirror wanted.
+    # Runtimes to stop: link gone, paused, version changed, or neither a mirror nor a task wanted.
     stop_links: frozenset[int] = frozenset()
     # link id -> version: runtimes to start (only where no runtime, stopping or not, exists).
     start_links: dict[int, int] = field(default_factory=dict)
@@ -90,11 +93,15 @@ def plan(
         want = desired.get(link_id)
         return frozenset() if want is None else want.mirrors.difference(deleting)
 
+    def needed(link_id: int) -> bool:
+        want = desired.get(link_id)
+        return want is not None and (want.standing or bool(wanted(link_id)))
+
     for link_id, run in running.items():
         if run.stopping:
             continue  # already on its way out; nothing starts until it is gone
         mirrors = wanted(link_id)
-        if not mirrors or desired[link_id].version != run.version:
+        if not needed(link_id) or desired[link_id].version != run.version:
             stop.add(link_id)
             continue
         if mirrors - run.mirrors:
@@ -104,9 +111,10 @@ def plan(
 
     for link_id, want in desired.items():
         mirrors = wanted(link_id)
-        if link_id not in running and mirrors:
+        if link_id not in running and needed(link_id):
             start[link_id] = want.version
-            add[link_id] = mirrors
+            if mirrors:
+                add[link_id] = mirrors
 
     still_run = frozenset().union(*(run.mirrors for run in running.values()))
     return Plan(
@@ -119,30 +127,44 @@ def plan(
 
 
 @dataclass(frozen=True)
-class MirrorRow:
-    """One mirror as the store has it, with its link: the input of `desired_state`."""
+class LinkRow:
+    """One link as the store has it: the first input of `desired_state`."""
 
     link_id: int
-    link_version: int
-    link_paused: bool
+    version: int
+    paused: bool
+    # Its tasks need the runtime even with no mirror (link_config.runs_without_mirrors).
+    standing: bool
+
+
+@dataclass(frozen=True)
+class MirrorRow:
+    """One mirror as the store has it: the second input of `desired_state`."""
+
+    link_id: int
     mirror_id: int
     state: str
 
 
-def desired_state(rows: Iterable[MirrorRow]) -> tuple[dict[int, DesiredLink], dict[int, int]]:
+def desired_state(links: Iterable[LinkRow],
+                  rows: Iterable[MirrorRow]) -> tuple[dict[int, DesiredLink], dict[int, int]]:
     """Turns store rows into `plan`'s `desired` and `deleting` arguments.
 
-    A link appears in `desired` only when at least one of its mirrors should
-    mirror now; any other link's runtime is stopped.
+    A link appears in `desired` when it is not paused and at least one of its
+    mirrors should mirror now, or it is standing; any other link's runtime is
+    stopped.
     """
-    versions: dict[int, int] = {}
+    active = {link.link_id: link for link in links if not link.paused}
     mirrors: dict[int, set[int]] = {}
     deleting: dict[int, int] = {}
     for row in rows:
         if row.state == lifecycle.DELETING:
             deleting[row.mirror_id] = row.link_id
-        elif row.state in lifecycle.RUNNING_STATES and not row.link_paused:
-            versions[row.link_id] = row.link_version
+        elif row.state in lifecycle.RUNNING_STATES and row.link_id in active:
             mirrors.setdefault(row.link_id, set()).add(row.mirror_id)
-    desired = {link_id: DesiredLink(versions[link_id], frozenset(ids)) for link_id, ids in mirrors.items()}
+    desired = {
+        link_id: DesiredLink(link.version, frozenset(mirrors.get(link_id, ())), link.standing)
+        for link_id, link in active.items()
+        if link.standing or link_id in mirrors
+    }
     return desired, deleting

@@ -17,13 +17,13 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import select
 
-from clusterlink.config.link_config import effective
+from clusterlink.config.link_config import effective, runs_without_mirrors
 from clusterlink.engine.mirror import MirrorSpec
 from clusterlink.engine.runtime import LinkRuntime, LinkSpec
 from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.clients import Connection, admin_config
 from clusterlink.metrics.exporter import Metrics
-from clusterlink.reconcile.diff import MirrorRow, RunningLink, desired_state, plan
+from clusterlink.reconcile.diff import LinkRow, MirrorRow, RunningLink, desired_state, plan
 from clusterlink.store import progress
 from clusterlink.store.models import Link, MirrorTopic
 from clusterlink.store.secrets import SecretBox
@@ -70,11 +70,11 @@ class Reconciler:
 
     def reconcile_once(self) -> None:
         with self.factory() as session:
-            rows = session.execute(
-                select(Link.id, Link.version, Link.paused, MirrorTopic.id, MirrorTopic.state)
-                .join(MirrorTopic, MirrorTopic.link_id == Link.id)
-            ).all()
-        desired, deleting = desired_state(MirrorRow(*row) for row in rows)
+            links = [LinkRow(lid, version, paused, runs_without_mirrors(config or {}))
+                     for lid, version, paused, config in session.execute(
+                         select(Link.id, Link.version, Link.paused, Link.config)).all()]
+            rows = session.execute(select(MirrorTopic.link_id, MirrorTopic.id, MirrorTopic.state)).all()
+        desired, deleting = desired_state(links, (MirrorRow(*row) for row in rows))
         for link_id in [lid for lid, rt in self.runtimes.items() if rt.finished]:
             self._stopped(self.runtimes.pop(link_id))
         running = {

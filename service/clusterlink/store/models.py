@@ -53,6 +53,11 @@ class Link(Base):
     # writer of the link uses it with epoch 0, so the broker's sequence check
     # fences late and duplicate batches. None until the link first writes.
     producer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The clusters' ids as the link's runtime last read them. A link whose
+    # destination is another link's source is the other half of a two-way
+    # pair: its mirror topics are never mirrored back (new topics from filters).
+    source_cluster_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    destination_cluster_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     mirror_topics: Mapped[list[MirrorTopic]] = relationship(
         back_populates="link", cascade="all, delete-orphan", passive_deletes=True
@@ -88,6 +93,13 @@ class MirrorTopic(Base):
         passive_deletes=True,
         order_by="MirrorPartition.partition",
     )
+
+
+def new_mirror_topic(link_id: int, name: str, source_topic: str) -> MirrorTopic:
+    """A mirror topic row as it starts: PENDING, the reconciler starts it."""
+    now = utcnow()
+    return MirrorTopic(link_id=link_id, name=name, source_topic=source_topic, state="PENDING", reason="",
+                       delete_destination_topic=False, version=1, create_time=now, update_time=now)
 
 
 class MirrorPartition(Base):
@@ -151,6 +163,26 @@ class LinkTask(Base):
     message: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     link: Mapped[Link] = relationship(back_populates="tasks")
+
+
+class LinkAcl(Base):
+    """An ACL binding the link's ACL sync created on the destination.
+
+    Only these are ever deleted by the link, when they vanish from the
+    source; no other ACL on the destination is touched. Names and enums are
+    as Kafka has them (the prefixed resource name, AclOperation names, ...).
+    """
+
+    __tablename__ = "link_acls"
+
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    resource_name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    pattern_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(512), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(32), primary_key=True)
+    permission_type: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class ServiceOwner(Base):

@@ -20,7 +20,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clusterlink.engine.segments import Segment
 from clusterlink.store.db import transaction
-from clusterlink.store.models import Link, LinkTask, MirrorPartition, MirrorTopic, TranslationSegment, utcnow
+from clusterlink.store.models import (
+    Link,
+    LinkAcl,
+    LinkTask,
+    MirrorPartition,
+    MirrorTopic,
+    TranslationSegment,
+    new_mirror_topic,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -370,3 +379,81 @@ def record_sync_task(factory: Factory, link_id: int, name: str, *, state: str, e
             task.last_success_time = now
         if message is not None:
             task.message = message
+
+
+def set_cluster_ids(factory: Factory, link_id: int, *, source: str | None = None,
+                    destination: str | None = None) -> None:
+    """Records the cluster ids the link's runtime read (None: leave as it is)."""
+    values = {k: v for k, v in (("source_cluster_id", source), ("destination_cluster_id", destination)) if v}
+    if not values:
+        return
+    with transaction(factory) as session:
+        session.execute(update(Link).where(Link.id == link_id).values(**values))
+
+
+def link_topic_names(factory: Factory, link_id: int,
+                     source_cluster_id: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """For the new topics task: (source topics this link mirrors, this link's mirror
+    topic names, mirror topics that other links write into `source_cluster_id`)."""
+    with factory() as session:
+        own = session.execute(
+            select(MirrorTopic.source_topic, MirrorTopic.name).where(MirrorTopic.link_id == link_id)).all()
+        foreign = session.scalars(
+            select(MirrorTopic.name).join(Link, Link.id == MirrorTopic.link_id)
+            .where(Link.id != link_id, Link.destination_cluster_id == source_cluster_id)
+        ).all() if source_cluster_id else []
+    return frozenset(s for s, _ in own), frozenset(n for _, n in own), frozenset(foreign)
+
+
+def create_mirror_rows(factory: Factory, link_id: int, pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """Writes PENDING mirror topic rows (name, source topic) for the link, in one
+    transaction; a name or source topic the link has meanwhile is skipped.
+    Returns the names written."""
+    pairs = list(pairs)
+    with transaction(factory) as session:
+        if session.get(Link, link_id) is None:
+            return []
+        rows = session.execute(
+            select(MirrorTopic.name, MirrorTopic.source_topic).where(MirrorTopic.link_id == link_id)).all()
+        names, sources = {n for n, _ in rows}, {s for _, s in rows}
+        created = []
+        for name, source in pairs:
+            if name in names or source in sources:
+                continue
+            session.add(new_mirror_topic(link_id, name, source))
+            names.add(name)
+            sources.add(source)
+            created.append(name)
+    return created
+
+
+# An ACL binding as seven strings: resource type, resource name, pattern type,
+# principal, host, operation, permission type (Kafka's names).
+AclRow = tuple[str, str, str, str, str, str, str]
+_ACL_COLUMNS = ("resource_type", "resource_name", "pattern_type", "principal", "host", "operation",
+                "permission_type")
+
+
+def link_acls(factory: Factory, link_id: int) -> set[AclRow]:
+    """The ACLs the link's ACL sync created on the destination."""
+    with factory() as session:
+        rows = session.execute(
+            select(*(getattr(LinkAcl, c) for c in _ACL_COLUMNS)).where(LinkAcl.link_id == link_id)).all()
+    return {tuple(r) for r in rows}  # type: ignore[misc]
+
+
+def add_link_acls(factory: Factory, link_id: int, acls: Iterable[AclRow]) -> None:
+    with transaction(factory) as session:
+        if session.get(Link, link_id) is None:
+            return
+        for acl in acls:
+            if session.get(LinkAcl, (link_id, *acl)) is None:
+                session.add(LinkAcl(link_id=link_id, **dict(zip(_ACL_COLUMNS, acl))))
+
+
+def remove_link_acls(factory: Factory, link_id: int, acls: Iterable[AclRow]) -> None:
+    with transaction(factory) as session:
+        for acl in acls:
+            row = session.get(LinkAcl, (link_id, *acl))
+            if row is not None:
+                session.delete(row)

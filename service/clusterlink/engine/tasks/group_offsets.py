@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import filters as name_filters
 from clusterlink.engine.segments import Segment, destination_for_source
+from clusterlink.engine.tasks.errors import SideError
 
 TASK_NAME = "ConsumerOffsetSync"
 # Destination group states in which nobody consumes: offsets may be written.
@@ -84,15 +85,6 @@ class RunReport:
                                                       if len(self.left_alone) > 10 else "")
             text += f"; left alone (active members on the destination): {names}"
         return text
-
-
-class SideError(Exception):
-    """An admin call failed; `side` says which cluster ("source" or "destination")."""
-
-    def __init__(self, side: str, exc: BaseException):
-        super().__init__(f"{side}: {exc}")
-        self.side = side
-        self.cause = exc
 
 
 @dataclass
@@ -187,25 +179,3 @@ class GroupOffsetSync:
 def _group_not_found(exc: KafkaException) -> bool:
     err = exc.args[0] if exc.args else None
     return getattr(err, "name", lambda: "")() == "GROUP_ID_NOT_FOUND"
-
-
-_AUTHENTICATION = ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL")
-_AUTHORIZATION = ("TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED",
-                  "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "DELEGATION_TOKEN_AUTHORIZATION_FAILED")
-_UNREACHABLE = ("_TRANSPORT", "_TIMED_OUT", "_ALL_BROKERS_DOWN", "REQUEST_TIMED_OUT", "_RESOLVE",
-                "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS")
-
-
-def error_code(exc: BaseException) -> str:
-    """The task's error code for a failed run (LinkTask.ErrorCode names)."""
-    if not isinstance(exc, SideError):
-        return "INTERNAL_ERROR"
-    err = exc.cause.args[0] if isinstance(exc.cause, KafkaException) and exc.cause.args else None
-    name = err.name() if hasattr(err, "name") else ""
-    if name in _AUTHENTICATION:
-        return "AUTHENTICATION_ERROR"
-    if name in _AUTHORIZATION:
-        return "AUTHORIZATION_ERROR"
-    if name in _UNREACHABLE or not name:
-        return "SOURCE_UNAVAILABLE" if exc.side == "source" else "DESTINATION_UNAVAILABLE"
-    return "INTERNAL_ERROR"
