@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from google.protobuf import field_mask_pb2
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.service import Service, wait_for
@@ -178,3 +180,30 @@ def test_topic_configs_follow_the_source(service: Service, kafka_source, kafka_d
     ran = task(stub, link, "TopicConfigSync")
     assert ran.state == pb.LinkTask.ACTIVE and "in sync" in ran.message
     assert task(stub, link, "AutoCreateMirrorTopics").state == pb.LinkTask.NOT_CONFIGURED
+
+
+@pytest.mark.parametrize("config, says", [
+    ({"auto.create.mirror.topics.enable": "true"}, "needs auto.create.mirror.topics.filters"),
+    ({"auto.create.mirror.topics.filters": '{"topicFilters":[{"name":"a","filterType":"ONLY"}]}'},
+     "filterType must be one of"),
+    ({"auto.create.mirror.topics.ms": "999"}, "auto.create.mirror.topics.ms"),
+    ({"acl.sync.enable": "true"}, "needs acl.filters"),
+    ({"acl.filters": '{"aclFilters":[{"resourceFilter":{"patternType":"REGEX"}}]}'}, "patternType must be one of"),
+    ({"acl.sync.ms": "0"}, "acl.sync.ms"),
+    ({"topic.config.sync.include": "compression.type"}, "never synced"),
+    ({"topic.config.sync.ms": "500"}, "topic.config.sync.ms"),
+    ({"topic.config.sync.enabled": "true"}, "unknown"),
+])
+def test_bad_task_settings_are_invalid_argument(service: Service, kafka_source, kafka_destination, config, says):
+    stub = service.stub()
+    with pytest.raises(grpc.RpcError) as info:
+        create_link(stub, kafka_source.bootstrap, kafka_destination.bootstrap, config=config)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert says in info.value.details()
+    # The same refusal on update.
+    link = create_link(stub, kafka_source.bootstrap, kafka_destination.bootstrap)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.UpdateLink(pb.UpdateLinkRequest(link=pb.Link(name=f"links/{link}", config=config),
+                                             update_mask=field_mask_pb2.FieldMask(paths=["config"])))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert says in info.value.details()
