@@ -434,3 +434,16 @@ def mirror_data(mirror: pb.MirrorTopic) -> dict[str, Any]:
         "state": declared_state(observed) or observed,
         **mirror_status(mirror),
     }
+
+
+def mirror_topics_data(link_id: str, mirrors: Iterable[pb.MirrorTopic]) -> dict[str, Any]:
+    """The mirror topics of a link (every page of ListMirrorTopics) as the
+    `clusterlink_mirror_topics` data source value: each as `clusterlink_mirror_topic`
+    shows it, ordered by name, plus their names."""
+    items = sorted((mirror_data(m) for m in mirrors), key=lambda item: item["name"])
+    return {
+        "id": link_id,
+        "link": link_id,
+        "mirror_topics": items,
+        "names": [item["name"] for item in items],
+    }

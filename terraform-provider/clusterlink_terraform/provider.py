@@ -12,6 +12,7 @@ from tf.utils import Diagnostics
 from clusterlink_terraform.client import Client, ConfigError, ServiceError, Settings
 from clusterlink_terraform.link import LinkDataSource, LinkResource
 from clusterlink_terraform.mirror_topic import MirrorTopicDataSource, MirrorTopicResource
+from clusterlink_terraform.mirror_topics import MirrorTopicsDataSource
 
 FULL_NAME = "registry.terraform.io/clusterlink/clusterlink"
 
@@ -98,7 +99,7 @@ class ClusterLinkProvider(Provider):
         self.client = client
 
     def get_data_sources(self) -> list[type[DataSource]]:
-        return [LinkDataSource, MirrorTopicDataSource]
+        return [LinkDataSource, MirrorTopicDataSource, MirrorTopicsDataSource]
 
     def get_resources(self) -> list[type[Resource]]:
         return [LinkResource, MirrorTopicResource]
