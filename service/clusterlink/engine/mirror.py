@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient
 
 from clusterlink.engine.datapath.partition import PartitionState
 from clusterlink.engine.prepare import (
@@ -32,7 +31,7 @@ from clusterlink.engine.prepare import (
 )
 from clusterlink.engine.segments import Segment
 from clusterlink.kafka import admin as kadmin
-from clusterlink.kafka.clients import Connection, admin_config, base_config
+from clusterlink.kafka.clients import Connection, LinkAdmin, base_config
 from clusterlink.kafka.reader import read_at
 from clusterlink.store import progress
 
@@ -56,15 +55,18 @@ class Clusters:
 
     source: Connection
     destination: Connection
-    src_admin: AdminClient
-    dst_admin: AdminClient
+    src_admin: LinkAdmin
+    dst_admin: LinkAdmin
     timeout: float
+
+    @classmethod
+    def connect(cls, source: Connection, destination: Connection, timeout: float) -> Clusters:
+        timeout_ms = int(timeout * 1000)
+        return cls(source, destination, LinkAdmin(source, timeout_ms), LinkAdmin(destination, timeout_ms), timeout)
 
     def renewed(self) -> Clusters:
         """The same clusters with new admin clients (fresh metadata)."""
-        timeout_ms = int(self.timeout * 1000)
-        return Clusters(self.source, self.destination, AdminClient(admin_config(self.source, timeout_ms)),
-                        AdminClient(admin_config(self.destination, timeout_ms)), self.timeout)
+        return Clusters.connect(self.source, self.destination, self.timeout)
 
     def reader(self, conn: Connection, *, committed: bool) -> dict[str, Any]:
         return {**base_config(conn), "isolation.level": "read_committed" if committed else "read_uncommitted"}

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import filters as name_filters
 from clusterlink.config import topic_configs
@@ -38,9 +37,9 @@ from clusterlink.engine.prepare import (
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
 from clusterlink.engine.tasks import acl_sync, config_sync, group_offsets, new_topics
-from clusterlink.engine.tasks.errors import error_code
+from clusterlink.engine.tasks.errors import ADMIN_ERRORS, error_code
 from clusterlink.kafka import wire
-from clusterlink.kafka.clients import Connection, admin_config
+from clusterlink.kafka.clients import Connection
 from clusterlink.metrics.exporter import Metrics
 from clusterlink.store import lifecycle, progress
 
@@ -203,13 +202,7 @@ class LinkRuntime:
             except wire.ProducerIdError as exc:
                 raise DestinationError(str(exc)) from exc
             producer_id = progress.set_producer_id_if_absent(self.factory, spec.link_id, fresh)
-        timeout_ms = int(self.timeout * 1000)
-        self.clusters = mirror_steps.Clusters(
-            spec.source, spec.destination,
-            AdminClient(admin_config(spec.source, timeout_ms)),
-            AdminClient(admin_config(spec.destination, timeout_ms)),
-            self.timeout,
-        )
+        self.clusters = mirror_steps.Clusters.connect(spec.source, spec.destination, self.timeout)
         copier = Copier(spec.name, spec.source, spec.destination, producer_id, copier_settings(spec),
                         self._store_segments, self._on_resync, self._on_acked, self._on_fenced)
         if self._stopping:
@@ -233,7 +226,7 @@ class LinkRuntime:
         try:
             ids = [admin.describe_cluster(request_timeout=self.timeout).result(self.timeout).cluster_id
                    for admin in (self.clusters.src_admin, self.clusters.dst_admin)]
-        except KafkaException:
+        except ADMIN_ERRORS:
             return SYNC_RETRY
         progress.set_cluster_ids(self.factory, self.spec.link_id, source=ids[0], destination=ids[1])
         return None
@@ -276,15 +269,31 @@ class LinkRuntime:
         try:
             message = run()
         except Exception as exc:  # noqa: BLE001 - every failure becomes the task's status
-            log.warning("link %s: %s failed: %s", self.spec.name, name, exc)
+            code, text = error_code(exc), str(exc)
+            side = {"SOURCE_UNAVAILABLE": "source", "DESTINATION_UNAVAILABLE": "destination"}.get(code)
+            login = self._failed_login(side) if side else None
+            if login:
+                code, text = "AUTHENTICATION_ERROR", login
+            log.warning("link %s: %s failed: %s", self.spec.name, name, text)
             self.metrics.task_runs.labels(self.spec.name, name, "error").inc()
             progress.record_sync_task(self.factory, self.spec.link_id, name,
-                                      state="IN_ERROR", error_code=error_code(exc), error=str(exc))
+                                      state="IN_ERROR", error_code=code, error=text)
             return False
         self.metrics.task_runs.labels(self.spec.name, name, "ok").inc()
         if record_success:
             progress.record_sync_task(self.factory, self.spec.link_id, name, state="ACTIVE", message=message)
         return True
+
+    def _failed_login(self, side: str) -> str | None:
+        """Why the link cannot log in to that cluster ("cannot log in ..."), or None."""
+        if self.clusters is None:
+            return None
+        admin = self.clusters.src_admin if side == "source" else self.clusters.dst_admin
+        err = admin.failed_login()
+        if err is None:
+            return None
+        conn = self.spec.source if side == "source" else self.spec.destination
+        return f"cannot log in to the {side} cluster at {conn.bootstrap_servers}: {err.str()}"
 
     def _sync_all_groups(self) -> str:
         assert self._group_sync is not None
@@ -525,7 +534,8 @@ class LinkRuntime:
         stale = [st for st in route.partitions.values() if now - st.last_fetch_ok > self.timeout]
         error = self.copier.source_error if self.copier else ""
         if stale and error:
-            reason = f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {error}"
+            reason = self._failed_login("source") or \
+                f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {error}"
             if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.ACTIVE],
                                               lifecycle.SOURCE_UNAVAILABLE, reason):
                 progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
@@ -612,8 +622,9 @@ class LinkRuntime:
         """Shows the error on the mirror and its task; True when the mirror failed for good."""
         orders = progress.read_orders(self.factory, m.mirror_id)
         row = for_mirror_state(outcome, orders.state if orders else None)
-        if row.kind == SOURCE_UNAVAILABLE and not reason.startswith("cannot reach"):
-            reason = f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {reason}"
+        if row.kind == SOURCE_UNAVAILABLE and not reason.startswith("cannot "):
+            reason = self._failed_login("source") or \
+                f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {reason}"
         reason = row.reason_prefix + reason
         if row.terminal:
             # The mirror's own step gives up: a person must act, and the reason says what.

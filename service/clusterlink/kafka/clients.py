@@ -6,8 +6,16 @@ caller). The dicts built here carry secrets: never log them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient
+
+# A login failure older than this no longer explains a failing call.
+LOGIN_ERROR_TTL = 60.0
+_LOGIN_ERRORS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,31 @@ def base_config(conn: Connection) -> dict[str, Any]:
 
 def admin_config(conn: Connection, timeout_ms: int) -> dict[str, Any]:
     return {**base_config(conn), "socket.timeout.ms": timeout_ms}
+
+
+class LinkAdmin(AdminClient):
+    """An admin client that remembers a failed login.
+
+    librdkafka fails a call on a cluster that refuses the login (a wrong SASL
+    password, an untrusted certificate) with a transport error or a timeout,
+    like an unreachable cluster; the login error itself only reaches the
+    error callback. `failed_login` tells the two apart.
+    """
+
+    def __init__(self, conn: Connection, timeout_ms: int):
+        self._login_error: tuple[KafkaError, float] | None = None
+        super().__init__({**admin_config(conn, timeout_ms), "error_cb": self._on_error})
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() in _LOGIN_ERRORS:
+            self._login_error = (err, time.monotonic())
+
+    def failed_login(self) -> KafkaError | None:
+        """The login error of the last minute, if any (serves pending callbacks first)."""
+        self.poll(0)
+        if self._login_error is None or time.monotonic() - self._login_error[1] > LOGIN_ERROR_TTL:
+            return None
+        return self._login_error[0]
 
 
 def source_consumer_config(

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -31,7 +30,7 @@ from confluent_kafka.admin import (
 )
 
 from clusterlink.config.filters import AclFilter
-from clusterlink.engine.tasks.errors import SideError
+from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 
 TASK_NAME = "AclSync"
 # Kafka names the cluster resource CLUSTER; librdkafka's enum calls it BROKER.
@@ -146,7 +145,7 @@ class AclSync:
     def _describe(self, admin: AdminClient, acl_filter: AclBindingFilter, side: str) -> set[Binding]:
         try:
             found = admin.describe_acls(acl_filter, request_timeout=self.timeout).result(self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError(side, exc) from exc
         return {_binding_of(acl) for acl in found or []}
 
@@ -155,7 +154,7 @@ class AclSync:
             futures = self.dst_admin.create_acls([AclBinding(*_fields(b)) for b in bindings], request_timeout=self.timeout)
             for fut in futures.values():
                 fut.result(self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("destination", exc) from exc
 
     def _delete(self, bindings: list[Binding]) -> None:
@@ -163,5 +162,5 @@ class AclSync:
             futures = self.dst_admin.delete_acls([AclBindingFilter(*_fields(b)) for b in bindings], request_timeout=self.timeout)
             for fut in futures.values():
                 fut.result(self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("destination", exc) from exc

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import topic_configs
-from clusterlink.engine.tasks.errors import SideError
+from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 from clusterlink.kafka import admin as kadmin
 
 TASK_NAME = "TopicConfigSync"
@@ -50,11 +49,11 @@ class ConfigSync:
             return Report()
         try:
             source = kadmin.dynamic_configs_many(self.src_admin, set(pairs), self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("source", exc) from exc
         try:
             mirror = kadmin.dynamic_configs_many(self.dst_admin, set(pairs.values()), self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("destination", exc) from exc
         report = Report()
         changes: dict[str, tuple[dict[str, str], list[str]]] = {}
@@ -70,7 +69,7 @@ class ConfigSync:
                     [f"{k}={v}" for k, v in to_set.items()] + [f"-{k}" for k in to_delete]))
         try:
             problems = kadmin.alter_topic_configs_many(self.dst_admin, changes, self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("destination", exc) from exc
         for topic, problem in sorted(problems.items()):
             if problem is not None:

@@ -8,7 +8,13 @@ named as such (LinkTask.ErrorCode names).
 
 from __future__ import annotations
 
+from concurrent.futures import TimeoutError as FutureTimeout
+
 from confluent_kafka import KafkaException
+
+# What an admin call raises when it fails: librdkafka's error, or the
+# future's own timeout when no broker answered in time (e.g. a refused login).
+ADMIN_ERRORS = (KafkaException, FutureTimeout)
 
 
 class SideError(Exception):

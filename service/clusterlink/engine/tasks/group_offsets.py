@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import filters as name_filters
 from clusterlink.engine.segments import Segment, destination_for_source
-from clusterlink.engine.tasks.errors import SideError
+from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 
 TASK_NAME = "ConsumerOffsetSync"
 # Destination group states in which nobody consumes: offsets may be written.
@@ -122,13 +122,13 @@ class GroupOffsetSync:
             try:
                 fut = self.dst_admin.alter_consumer_group_offsets(
                     [ConsumerGroupTopicPartitions(group, tps)], request_timeout=self.timeout)[group]
-            except KafkaException as exc:
+            except ADMIN_ERRORS as exc:
                 raise SideError("destination", exc) from exc
             futures.append((group, changed, fut))
         for group, changed, fut in futures:
             try:
                 result = fut.result(self.timeout)
-            except KafkaException as exc:
+            except ADMIN_ERRORS as exc:
                 raise SideError("destination", exc) from exc
             for tp in result.topic_partitions or []:
                 if tp.error is not None:
@@ -140,7 +140,7 @@ class GroupOffsetSync:
     def _source_groups(self) -> list[str]:
         try:
             listed = self.src_admin.list_consumer_groups(request_timeout=self.timeout).result(self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("source", exc) from exc
         names = sorted(g.group_id for g in listed.valid)
         return [g for g in names if name_filters.passes(self.group_filters, g)]
@@ -150,7 +150,7 @@ class GroupOffsetSync:
             fut = self.src_admin.list_consumer_group_offsets(
                 [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout)[group]
             result = fut.result(self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("source", exc) from exc
         return {(tp.topic, tp.partition): (tp.offset, tp.metadata or "")
                 for tp in result.topic_partitions or [] if tp.error is None}
@@ -160,14 +160,14 @@ class GroupOffsetSync:
             return set()
         try:
             futures = self.dst_admin.describe_consumer_groups(groups, request_timeout=self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("destination", exc) from exc
         busy = set()
         for group, fut in futures.items():
             try:
                 desc = fut.result(self.timeout)
-            except KafkaException as exc:
-                if _group_not_found(exc):
+            except ADMIN_ERRORS as exc:
+                if isinstance(exc, KafkaException) and _group_not_found(exc):
                     continue
                 raise SideError("destination", exc) from exc
             state = getattr(desc.state, "name", str(desc.state)).upper()

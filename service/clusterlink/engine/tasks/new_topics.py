@@ -23,11 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import filters as name_filters
-from clusterlink.engine.tasks.errors import SideError
+from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 
 TASK_NAME = "AutoCreateMirrorTopics"
 TOPIC_MAX_LEN = 249
@@ -99,7 +98,7 @@ class NewTopics:
     def run(self) -> Report:
         try:
             meta = self.src_admin.list_topics(timeout=self.timeout)
-        except KafkaException as exc:
+        except ADMIN_ERRORS as exc:
             raise SideError("source", exc) from exc
         topics = [name for name, info in meta.topics.items() if info.error is None]
         existing = self.existing(meta.cluster_id or "")
