@@ -15,6 +15,7 @@ from tf.types import Unknown
 from tf.utils import Diagnostics
 
 from clusterlink_terraform.client import Client, ServiceError
+from clusterlink_terraform.schema_types import conform
 
 if TYPE_CHECKING:  # pragma: no cover
     from clusterlink_terraform.provider import ClusterLinkProvider
@@ -100,8 +101,11 @@ class Base:
         return client
 
     def upgrade(self, ctx: Any, version: int, old: dict) -> dict:
-        # Schema version 0 is the only one so far: nothing to upgrade (and no warning).
-        return old
+        """A state stored under an earlier schema version (Terraform asks when the resource's
+        version is higher): the current schema's attributes and blocks, those the old state lacks
+        null (the next refresh reads them), those no longer in the schema dropped. Terraform
+        refuses a state that lacks an attribute, so adding one needs a version bump."""
+        return conform(type(self).get_schema(), old)  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- plan helpers

@@ -9,6 +9,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from tf.iface import Config, DataSource, ReadDataContext, Resource, State
 from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, List, Map, Number, String, Unknown
+from tf.utils import Diagnostics
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink_terraform import mapping
@@ -26,10 +27,22 @@ from clusterlink_terraform.base import (
 from clusterlink_terraform.client import ServiceError
 from clusterlink_terraform.schema_types import ListNestedBlock, Object, SingleNestedBlock
 
-TASK = Object({"name": String(), "state": String(), "last_error": String()})
+TASK = Object({
+    "name": String(),
+    "state": String(),
+    "last_error": String(),
+    "error_code": String(),
+    "message": String(),
+    "last_success_time": String(),
+})
 TASKS_DESCRIPTION = (
-    "The link's background tasks, as the service reports them: its reconciler and one worker per "
-    "mirror topic (`mirrorTopics/TOPIC`), each with `state` (RUNNING, STOPPED or ERROR) and `last_error`."
+    "The link's background tasks, as the service reports them: one worker per mirror topic "
+    "(`mirrorTopics/TOPIC`) with `state` RUNNING, STOPPED or ERROR, and the sync tasks (`ConsumerOffsetSync`, "
+    "`AutoCreateMirrorTopics`, `TopicConfigSync`, `AclSync`) with `state` ACTIVE, IN_ERROR or NOT_CONFIGURED. "
+    "Each has `name`, `state`, `last_error`, `error_code` (a sync task in error: AUTHENTICATION_ERROR, "
+    "AUTHORIZATION_ERROR, MISCONFIGURATION_ERROR, SOURCE_UNAVAILABLE, DESTINATION_UNAVAILABLE or "
+    "INTERNAL_ERROR; else empty), `message` (what a sync task's last run did) and `last_success_time` (when "
+    "a sync task's run last succeeded, RFC 3339; empty when it never did)."
 )
 ETAG_DESCRIPTION = "The link's version as the service last reported it (optimistic concurrency for updates)."
 STATE_DESCRIPTION = "ACTIVE, PAUSED, or DEGRADED when a task reports an error (see `tasks`)."
@@ -40,7 +53,7 @@ CONFIG_DESCRIPTION = (
 )
 
 # What the user sets, as opposed to what the service reports.
-_USER = ("name", "source", "destination", "config", "consumer_offset_sync", "paused")
+_USER = ("name", "source", "destination", "config", *mapping.TASK_BLOCK_NAMES, "paused")
 _STATUS = ("etag", "state", "tasks")
 
 
@@ -86,52 +99,118 @@ def _connection_block(side: str, what: str) -> SingleNestedBlock:
     )
 
 
-def _sync_block() -> SingleNestedBlock:
+# The typed blocks of the link tasks (mapping.TASK_BLOCKS): what each block and field means.
+_BLOCK_TEXT = {
+    "consumer_offset_sync": (
+        "Copy the committed offsets of the source's consumer groups to the destination (README, \"Consumer "
+        "offset sync\"). Offsets are translated, never ahead of the mirror; groups with active members on the "
+        "destination are left alone."
+    ),
+    "auto_create_mirror_topics": (
+        "Create a mirror topic, named with `mirror.topic.prefix`, for every source topic that the "
+        "`topic_filter` blocks pass and that has none on this link (README, \"New topics, topic configs and "
+        "ACLs\"). Internal topics and the other half of a two-way pair are never mirrored; the task never "
+        "deletes a mirror topic (list them with the `clusterlink_mirror_topics` data source)."
+    ),
+    "topic_config_sync": (
+        "Keep each mirror topic's configs equal to its source topic's, for the default set of keys changed "
+        "by `include` and `exclude` (README, \"New topics, topic configs and ACLs\"). Without this block the "
+        "service's default applies: the sync runs."
+    ),
+    "acl_sync": (
+        "Create the source's ACLs that the `acl_filter` blocks pass on the destination, with "
+        "`mirror.topic.prefix` put before TOPIC resource names; an ACL that vanishes from the source is "
+        "deleted from the destination only if this link created it (README, \"New topics, topic configs and "
+        "ACLs\"). Needs DESCRIBE on the source's CLUSTER and ALTER on the destination's."
+    ),
+}
+_FIELD_TEXT = {
+    "group_prefix": "Prefix of the destination groups' names. Default: none (same name).",
+    "group_filter": "Which groups are synced: a group passes when an INCLUDE filter matches it and no EXCLUDE "
+                    "filter does. At least one is required when `enabled` is true.",
+    "topic_filter": "Which source topics get a mirror topic: a topic passes when an INCLUDE filter matches it "
+                    "and no EXCLUDE filter does. At least one is required when `enabled` is true.",
+    "include": "Topic config keys synced on top of the default set (e.g. `min.insync.replicas`). Default: none.",
+    "exclude": "Topic config keys taken out of the synced set: the mirror keeps its own value. Default: none.",
+    "acl_filter": "Which source ACLs are synced: each is a Kafka ACL binding filter, and an ACL passes when any "
+                  "filter matches it. A field left out matches any value. At least one is required when "
+                  "`enabled` is true.",
+}
+_ACL_FILTER_TEXT = {
+    "resource_type": "TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID or ANY. Default: any.",
+    "name": "The resource's name (matched as `pattern_type` says). Default: any.",
+    "pattern_type": "LITERAL, PREFIXED, MATCH or ANY. Default: any.",
+    "principal": "`TYPE:NAME`, e.g. `User:alice`. Default: any.",
+    "host": "The client host, e.g. `*`. Default: any.",
+    "operation": "READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, ..., ALL or ANY. Default: any.",
+    "permission_type": "ALLOW, DENY or ANY. Default: any.",
+}
+
+
+def _name_filter_attributes(what: str) -> list[Attribute]:
+    return [
+        Attribute("name", String(), required=True,
+                  description=f"A {what} name, a prefix or a glob; `*` with LITERAL means every {what}."),
+        Attribute("pattern_type", String(), optional=True, computed=True,
+                  description="LITERAL (default), PREFIXED or GLOB."),
+        Attribute("filter_type", String(), optional=True, computed=True,
+                  description="INCLUDE (default) or EXCLUDE."),
+    ]
+
+
+def _field_schema(f: mapping.TaskField) -> Attribute | ListNestedBlock:
+    text = _FIELD_TEXT[f.name]
+    if isinstance(f, mapping.TextField):
+        return Attribute(f.name, String(), optional=True, computed=True, description=text)
+    if isinstance(f, mapping.KeyListField):
+        return Attribute(f.name, List(String()), optional=True, description=text)
+    if isinstance(f, mapping.NameFiltersField):
+        return ListNestedBlock(f.name, Block(description=text,
+                                             attributes=_name_filter_attributes(f.name.removesuffix("_filter"))))
+    return ListNestedBlock(f.name, Block(description=text, attributes=[
+        Attribute(name, String(), optional=True, description=_ACL_FILTER_TEXT[name])
+        for names in mapping.ACL_FILTER_SECTIONS.values() for name in names
+    ]))
+
+
+def _task_block(spec: mapping.TaskBlock) -> SingleNestedBlock:
+    fields = [_field_schema(f) for f in spec.fields]
+    keys = ", ".join(f"`{key}`" for key in spec.keys)
     return SingleNestedBlock(
-        "consumer_offset_sync",
+        spec.name,
         Block(
-            description="Copy the committed offsets of the source's consumer groups to the destination "
-            "(the link config keys `consumer.offset.*` and `consumer.group.prefix`; README, \"Consumer "
-            "offset sync\"). Offsets are translated, never ahead of the mirror; groups with active members "
-            "on the destination are left alone. Do not set these keys in `config` as well.",
+            description=f"{_BLOCK_TEXT[spec.name]} Stands for the link config keys {keys}: do not set them in "
+            "`config` as well.",
             attributes=[
-                Attribute("enabled", Bool(), required=True, description="Whether the sync runs."),
+                Attribute("enabled", Bool(), required=True, description="Whether the task runs."),
                 Attribute("interval_ms", Number(), optional=True, computed=True,
-                          description="How often it runs, in ms (at least 1000). Default: 30000."),
-                Attribute("group_prefix", String(), optional=True, computed=True,
-                          description="Prefix of the destination groups' names. Default: none (same name)."),
+                          description=f"How often it runs, in ms (at least 1000). Default: "
+                          f"{spec.default_interval_ms}."),
+                *(f for f in fields if isinstance(f, Attribute)),
             ],
-            block_types=[ListNestedBlock("group_filter", Block(
-                description="Which groups are synced: a group passes when an INCLUDE filter matches it and "
-                "no EXCLUDE filter does. At least one is required when `enabled` is true.",
-                attributes=[
-                    Attribute("name", String(), required=True,
-                              description="A group name, a prefix or a glob; `*` with LITERAL means every group."),
-                    Attribute("pattern_type", String(), optional=True, computed=True,
-                              description="LITERAL (default), PREFIXED or GLOB."),
-                    Attribute("filter_type", String(), optional=True, computed=True,
-                              description="INCLUDE (default) or EXCLUDE."),
-                ],
-            ))],
+            block_types=[f for f in fields if not isinstance(f, Attribute)],
         ),
         required=False,
     )
 
 
-def _plan_sync_defaults(planned: dict, config: dict) -> None:
-    """Fills the defaults of an optional `consumer_offset_sync` block's computed attributes."""
-    block = planned.get("consumer_offset_sync")
-    if not isinstance(block, dict):
-        return
-    written = config.get("consumer_offset_sync") or {}
-    apply_default(block, written, "interval_ms", mapping.DEFAULT_SYNC_INTERVAL_MS)
-    apply_default(block, written, "group_prefix", "")
-    filters = block.get("group_filter")
-    if isinstance(filters, list):
-        for item, item_written in zip(filters, written.get("group_filter") or [], strict=False):
-            if isinstance(item, dict):
-                apply_default(item, item_written, "pattern_type", mapping.DEFAULT_PATTERN_TYPE)
-                apply_default(item, item_written, "filter_type", mapping.DEFAULT_FILTER_TYPE)
+def _plan_block_defaults(planned: dict, config: dict) -> None:
+    """Fills the defaults of the computed attributes of the typed blocks that are present."""
+    for spec in mapping.TASK_BLOCKS:
+        block, written = planned.get(spec.name), config.get(spec.name)
+        if not isinstance(block, dict):
+            continue
+        written = written if isinstance(written, dict) else {}
+        apply_default(block, written, "interval_ms", spec.default_interval_ms)
+        for f in spec.fields:
+            if f.default is not None:
+                apply_default(block, written, f.name, f.default)
+            items, written_items = block.get(f.name), written.get(f.name)
+            if f.item_defaults and isinstance(items, list) and isinstance(written_items, list):
+                for item, item_written in zip(items, written_items, strict=False):
+                    if isinstance(item, dict):
+                        for name, default in f.item_defaults.items():
+                            apply_default(item, item_written, name, default)
 
 
 def _connection_object() -> Object:
@@ -160,7 +239,10 @@ class LinkResource(Base, Resource):
     @classmethod
     def get_schema(cls) -> Schema:
         return Schema(
-            version=0,
+            # 1: the auto_create_mirror_topics, topic_config_sync and acl_sync blocks and the tasks'
+            # error_code, message and last_success_time. A version 0 state may also lack
+            # consumer_offset_sync (added without a bump); Base.upgrade fills in whatever is missing.
+            version=1,
             description="A link between a source and a destination Kafka cluster. Mirror topics "
             "(`clusterlink_mirror_topic`) belong to a link.",
             attributes=[
@@ -181,8 +263,19 @@ class LinkResource(Base, Resource):
                 Attribute("tasks", List(TASK), computed=True, description=TASKS_DESCRIPTION),
             ],
             block_types=[_connection_block("source", "source"), _connection_block("destination", "destination"),
-                         _sync_block()],
+                         *(_task_block(spec) for spec in mapping.TASK_BLOCKS)],
         )
+
+    def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
+        super().validate(diags, type_name, config)
+        # A key is set in one place: a typed block stands for its link config keys.
+        for block, key in mapping.keys_set_twice(config or {}):
+            diags.add_error(
+                f"config key {key!r} is set twice: in `config` and by the `{block}` block",
+                f"The `{block}` block stands for its link config keys. Remove {key!r} from `config`, or remove "
+                f"the `{block}` block and set all its keys in `config`.",
+                path=["config", (key,)],
+            )
 
     # ------------------------------------------------------------------ plan
 
@@ -194,7 +287,7 @@ class LinkResource(Base, Resource):
                 apply_default(planned[side], config.get(side), "security_protocol", mapping.DEFAULT_SECURITY_PROTOCOL)
         apply_default(planned, config, "config", {})
         apply_default(planned, config, "paused", False)
-        _plan_sync_defaults(planned, config)
+        _plan_block_defaults(planned, config)
         planned["id"] = planned.get("name")
 
         if current is None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from clusterlink.api.validation import shown
+from clusterlink.config import topic_configs
 from clusterlink.config.filters import DEFAULT_FILTER_TYPE, DEFAULT_PATTERN_TYPE, NameFilter, dumps
+from clusterlink.config.link_config import KNOBS
 from clusterlink.v1 import clusterlink_pb2 as pb
 
 # --------------------------------------------------------------------------- names and ids
@@ -198,91 +201,306 @@ def link_state_name(value: int) -> str:
     return pb.LinkStatus.State.Name(value) if value in pb.LinkStatus.State.values() else "STATE_UNSPECIFIED"
 
 
+def error_code_name(value: int) -> str:
+    """AUTHORIZATION_ERROR, ..., or "" when the task reports none."""
+    if value == pb.LinkTask.ERROR_CODE_UNSPECIFIED or value not in pb.LinkTask.ErrorCode.values():
+        return ""
+    return pb.LinkTask.ErrorCode.Name(value)
+
+
+def time_text(message: Any, name: str) -> str:
+    """A Timestamp field as RFC 3339 (`2024-05-01T12:00:00Z`), "" when unset."""
+    return getattr(message, name).ToJsonString() if message.HasField(name) else ""
+
+
 def tasks_state(status: pb.LinkStatus) -> list[dict[str, Any]]:
     return [
         {
             "name": t.name,
             "state": pb.LinkTask.State.Name(t.state) if t.state in pb.LinkTask.State.values() else "STATE_UNSPECIFIED",
             "last_error": t.last_error,
+            "error_code": error_code_name(t.error_code),
+            "message": t.message,
+            "last_success_time": time_text(t, "last_success_time"),
         }
         for t in status.tasks
     ]
 
 
-# --------------------------------------------------------------------------- consumer offset sync block
-
-ENABLE_KEY = "consumer.offset.sync.enable"
-FILTERS_KEY = "consumer.offset.group.filters"
-INTERVAL_KEY = "consumer.offset.sync.ms"
-PREFIX_KEY = "consumer.group.prefix"
-SYNC_KEYS = (ENABLE_KEY, FILTERS_KEY, INTERVAL_KEY, PREFIX_KEY)
-DEFAULT_SYNC_INTERVAL_MS = 30000
-
-
-def sync_block_config(block: Mapping[str, Any] | None) -> dict[str, str]:
-    """The link config keys a `consumer_offset_sync { ... }` block stands for."""
-    if not block:
-        return {}
-    config = {ENABLE_KEY: "true" if block.get("enabled") else "false"}
-    filters = [
-        NameFilter(_text(f.get("name")), _text(f.get("pattern_type")) or DEFAULT_PATTERN_TYPE,
-                   _text(f.get("filter_type")) or DEFAULT_FILTER_TYPE)
-        for f in block.get("group_filter") or []
-    ]
-    if filters:
-        config[FILTERS_KEY] = dumps(filters, "groupFilters")
-    interval = block.get("interval_ms")
-    config[INTERVAL_KEY] = str(int(interval) if interval is not None else DEFAULT_SYNC_INTERVAL_MS)
-    if _text(block.get("group_prefix")):
-        config[PREFIX_KEY] = _text(block.get("group_prefix"))
-    return config
+# --------------------------------------------------------------------------- link task blocks
+#
+# `consumer_offset_sync`, `auto_create_mirror_topics`, `topic_config_sync` and `acl_sync` are
+# typed blocks over link config keys (README, "Consumer offset sync" and "New topics, topic
+# configs and ACLs"). Each has `enabled` and `interval_ms` and a few fields of four kinds; a
+# field writes one key and reads it back. Values are written as given (the service checks
+# them); reading checks only the shape, and a stored value the block cannot show as it is
+# raises Unshowable: the block's keys then stay in `config`.
 
 
-def sync_block_of(config: Mapping[str, str]) -> dict[str, Any] | None:
-    """The `consumer_offset_sync` block read back from a link's config (None when no key is set).
+class Unshowable(ValueError):
+    """A stored value that the typed block cannot show."""
 
-    A filter value that is not the JSON form the block writes (set by hand
-    elsewhere) is shown as one filter named after the raw value, so a plan
-    shows the difference instead of failing.
-    """
-    if not any(key in config for key in SYNC_KEYS):
-        return None
-    filters: list[dict[str, Any]] = []
-    raw = config.get(FILTERS_KEY, "")
-    if raw:
+
+def _knob_default(key: str) -> str:
+    return KNOBS[key].default
+
+
+def _json_list(raw: str, list_key: str) -> list[dict[str, Any]]:
+    """The objects of `{"<list_key>": [{...}, ...]}`; Unshowable when it is not that shape."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise Unshowable(f"not JSON: {raw[:32]!r}") from None
+    if not isinstance(doc, dict) or set(doc) != {list_key} or not isinstance(doc[list_key], list):
+        raise Unshowable(f"not an object with the one key {list_key!r} holding a list")
+    if not all(isinstance(item, dict) for item in doc[list_key]):
+        raise Unshowable(f"{list_key} holds something else than objects")
+    return doc[list_key]
+
+
+def _known_only(obj: Mapping[str, Any], names: Iterable[str]) -> None:
+    unknown = set(obj) - set(names)
+    if unknown:
+        raise Unshowable(f"unknown field {sorted(unknown)[0]!r}")
+
+
+def _json_fields(item: Mapping[str, Any], names: Mapping[str, str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`item`'s JSON fields (`names`: attribute -> JSON name) as block attributes; a missing
+    field takes its default. Unshowable on an unknown field or a value that is not a string."""
+    _known_only(item, names.values())
+    out = {attr: item.get(json_name, defaults.get(attr)) for attr, json_name in names.items()}
+    if not all(v is None or isinstance(v, str) for v in out.values()):
+        raise Unshowable("a field is not a string")
+    return out
+
+
+@dataclass(frozen=True)
+class TextField:
+    """A string attribute, optional and computed (default ""); the key is not written when empty."""
+
+    name: str
+    key: str
+    default: Any = ""
+    item_defaults: Mapping[str, Any] | None = None
+
+    def to_config(self, value: Any) -> str | None:
+        return _text(value) or None
+
+    def of_config(self, raw: str | None) -> Any:
+        return raw or ""
+
+
+@dataclass(frozen=True)
+class KeyListField:
+    """An optional list of strings <-> a comma-separated list (the service's own parser reads it)."""
+
+    name: str
+    key: str
+    default: Any = None
+    item_defaults: Mapping[str, Any] | None = None
+
+    def to_config(self, value: Any) -> str | None:
+        return ",".join(_text(v) for v in value) if value else None
+
+    def of_config(self, raw: str | None) -> Any:
+        return list(topic_configs.parse_keys(raw)) if raw else None
+
+
+_NAME_FILTER_FIELDS = {"name": "name", "pattern_type": "patternType", "filter_type": "filterType"}
+
+
+@dataclass(frozen=True)
+class NameFiltersField:
+    """Repeated `{ name, pattern_type, filter_type }` blocks <-> `{"<list_key>":[...]}` (filters.dumps)."""
+
+    name: str
+    key: str
+    list_key: str
+    default: Any = None
+    item_defaults: Mapping[str, Any] = field(default_factory=lambda: {
+        "pattern_type": DEFAULT_PATTERN_TYPE, "filter_type": DEFAULT_FILTER_TYPE})
+
+    def to_config(self, value: Any) -> str | None:
+        filters = [NameFilter(_text(f.get("name")), _text(f.get("pattern_type")) or DEFAULT_PATTERN_TYPE,
+                              _text(f.get("filter_type")) or DEFAULT_FILTER_TYPE) for f in value or []]
+        return dumps(filters, self.list_key) if filters else None
+
+    def of_config(self, raw: str | None) -> Any:
+        if not raw:
+            return []
+        defaults = {"name": "*", **self.item_defaults}
+        return [_json_fields(item, _NAME_FILTER_FIELDS, defaults) for item in _json_list(raw, self.list_key)]
+
+
+# Block attribute -> JSON field, per section of an ACL binding filter.
+ACL_FILTER_SECTIONS: dict[str, dict[str, str]] = {
+    "resourceFilter": {"resource_type": "resourceType", "name": "name", "pattern_type": "patternType"},
+    "accessFilter": {"principal": "principal", "host": "host", "operation": "operation",
+                     "permission_type": "permissionType"},
+}
+
+
+@dataclass(frozen=True)
+class AclFiltersField:
+    """Repeated ACL binding filter blocks (a null attribute matches any value) <->
+    `{"aclFilters":[{"resourceFilter":{...},"accessFilter":{...}}]}` with null fields left out."""
+
+    name: str
+    key: str
+    list_key: str = "aclFilters"
+    default: Any = None
+    item_defaults: Mapping[str, Any] | None = None
+
+    def to_config(self, value: Any) -> str | None:
+        items = [
+            {section: {json_name: _text(f[attr]) for attr, json_name in names.items() if f.get(attr) is not None}
+             for section, names in ACL_FILTER_SECTIONS.items()}
+            for f in value or []
+        ]
+        return json.dumps({self.list_key: items}, separators=(",", ":")) if items else None
+
+    def of_config(self, raw: str | None) -> Any:
+        if not raw:
+            return []
+        out = []
+        for item in _json_list(raw, self.list_key):
+            _known_only(item, ACL_FILTER_SECTIONS)
+            block: dict[str, Any] = {}
+            for section, names in ACL_FILTER_SECTIONS.items():
+                part = item.get(section, {})
+                if not isinstance(part, dict):
+                    raise Unshowable(f"{section} is not an object")
+                block.update(_json_fields(part, names, {}))
+            out.append(block)
+        return out
+
+
+TaskField = TextField | KeyListField | NameFiltersField | AclFiltersField
+
+
+@dataclass(frozen=True)
+class TaskBlock:
+    """A typed block standing for the config keys of one link task."""
+
+    name: str
+    enable_key: str
+    interval_key: str
+    fields: tuple[TaskField, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.enable_key, self.interval_key, *(f.key for f in self.fields))
+
+    @property
+    def default_interval_ms(self) -> int:
+        return int(_knob_default(self.interval_key))
+
+    def to_config(self, block: Mapping[str, Any] | None) -> dict[str, str]:
+        """The link config keys the block stands for (none when the block is absent)."""
+        if not block:
+            return {}
+        interval = block.get("interval_ms")
+        config = {
+            self.enable_key: "true" if block.get("enabled") else "false",
+            self.interval_key: str(int(interval) if interval is not None else self.default_interval_ms),
+        }
+        for f in self.fields:
+            value = f.to_config(block.get(f.name))
+            if value is not None:
+                config[f.key] = value
+        return config
+
+    def of_config(self, config: Mapping[str, str]) -> dict[str, Any] | None:
+        """The block read back from a link's config: None when none of its keys is set;
+        Unshowable when a value is not in a form the block can show."""
+        if not any(key in config for key in self.keys):
+            return None
+        enabled = config.get(self.enable_key, _knob_default(self.enable_key))
+        interval = config.get(self.interval_key, _knob_default(self.interval_key))
+        if enabled not in ("true", "false") or not (interval.isascii() and interval.isdigit()):
+            raise Unshowable(f"{self.enable_key}={enabled!r}, {self.interval_key}={interval!r}")
+        block: dict[str, Any] = {"enabled": enabled == "true", "interval_ms": int(interval)}
+        for f in self.fields:
+            block[f.name] = f.of_config(config.get(f.key))
+        return block
+
+    def means_the_same(self, a: Any, b: Any) -> bool:
+        """Whether two block values stand for the same config keys."""
         try:
-            items = json.loads(raw)["groupFilters"]
-            filters = [{"name": str(i.get("name", "*")),
-                        "pattern_type": str(i.get("patternType", DEFAULT_PATTERN_TYPE)),
-                        "filter_type": str(i.get("filterType", DEFAULT_FILTER_TYPE))} for i in items]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            filters = [{"name": raw, "pattern_type": "", "filter_type": ""}]
-    interval = config.get(INTERVAL_KEY, "")
-    return {
-        "enabled": config.get(ENABLE_KEY) == "true",
-        "interval_ms": int(interval) if interval.isdigit() else DEFAULT_SYNC_INTERVAL_MS,
-        "group_prefix": config.get(PREFIX_KEY, ""),
-        "group_filter": filters,
-    }
+            return self.to_config(a) == self.to_config(b)
+        except (TypeError, ValueError, AttributeError):  # an unknown or malformed part
+            return False
+
+
+TASK_BLOCKS = (
+    TaskBlock("consumer_offset_sync", "consumer.offset.sync.enable", "consumer.offset.sync.ms", (
+        TextField("group_prefix", "consumer.group.prefix"),
+        NameFiltersField("group_filter", "consumer.offset.group.filters", "groupFilters"),
+    )),
+    TaskBlock("auto_create_mirror_topics", "auto.create.mirror.topics.enable", "auto.create.mirror.topics.ms", (
+        NameFiltersField("topic_filter", "auto.create.mirror.topics.filters", "topicFilters"),
+    )),
+    TaskBlock("topic_config_sync", "topic.config.sync.enable", "topic.config.sync.ms", (
+        KeyListField("include", "topic.config.sync.include"),
+        KeyListField("exclude", "topic.config.sync.exclude"),
+    )),
+    TaskBlock("acl_sync", "acl.sync.enable", "acl.sync.ms", (
+        AclFiltersField("acl_filter", "acl.filters"),
+    )),
+)
+TASK_BLOCK_NAMES = tuple(b.name for b in TASK_BLOCKS)
+
+
+def task_block(name: str) -> TaskBlock:
+    return next(b for b in TASK_BLOCKS if b.name == name)
 
 
 def request_config(state: Mapping[str, Any]) -> dict[str, str]:
     """The whole link config a resource value asks for: `config` plus the typed blocks."""
     config = {str(k): _text(v) for k, v in (state.get("config") or {}).items()}
-    config.update(sync_block_config(state.get("consumer_offset_sync")))
+    for spec in TASK_BLOCKS:
+        config.update(spec.to_config(state.get(spec.name)))
     return config
 
 
-def split_config(config: Mapping[str, str], prior: Mapping[str, Any] | None) -> tuple[dict[str, str], Any]:
-    """A link's config as (`config` map, `consumer_offset_sync` block) for the state.
+def keys_set_twice(value: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(block, key) for each config key that `value` (a configuration) sets both in its
+    `config` map and through a typed block that is present."""
+    plain = value.get("config")
+    if not isinstance(plain, Mapping):
+        return []
+    return [(spec.name, key) for spec in TASK_BLOCKS if value.get(spec.name) is not None
+            for key in spec.keys if key in plain]
 
-    The sync keys belong to the block, unless the prior value holds them in
-    its `config` map (a configuration that sets them as plain keys).
+
+def split_config(config: Mapping[str, str], prior: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """A link's config as the `config` map and the typed blocks (name -> value) for the state.
+
+    A block's keys belong to the block, unless the prior value holds one of them
+    in its `config` map (a configuration that sets them as plain keys), or a
+    stored value is not in a form the block can show (written elsewhere by
+    hand): then they stay in `config`. A block read back that means the same as
+    the prior one keeps the prior's form (e.g. `include = []`).
     """
-    plain = (prior or {}).get("config") or {}
-    if any(key in plain for key in SYNC_KEYS):
-        return dict(config), None
-    return {k: v for k, v in config.items() if k not in SYNC_KEYS}, sync_block_of(config)
+    prior = prior or {}
+    prior_plain = prior.get("config")
+    prior_plain = prior_plain if isinstance(prior_plain, Mapping) else {}
+    plain = dict(config)
+    blocks: dict[str, Any] = {}
+    for spec in TASK_BLOCKS:
+        block = None
+        if not any(key in prior_plain for key in spec.keys):
+            try:
+                block = spec.of_config(config)
+            except Unshowable:
+                block = None
+            else:
+                for key in spec.keys:
+                    plain.pop(key, None)
+                if block is not None and spec.means_the_same(prior.get(spec.name), block):
+                    block = prior.get(spec.name)
+        blocks[spec.name] = block
+    return plain, blocks
 
 
 def link_request(state: Mapping[str, Any]) -> pb.Link:
@@ -302,14 +520,14 @@ def link_state(link: pb.Link, prior: Mapping[str, Any] | None = None) -> dict[st
     """
     prior = prior or {}
     link_id = link_id_of(link.name)
-    config, sync = split_config(link.config, prior)
+    config, blocks = split_config(link.config, prior)
     return {
         "id": link_id,
         "name": link_id,
         "source": connection_state(link.source, prior.get("source")),
         "destination": connection_state(link.destination, prior.get("destination")),
         "config": config,
-        "consumer_offset_sync": sync,
+        **blocks,
         "paused": link.paused,
         "etag": link.etag,
         "state": link_state_name(link.status.state),

@@ -3,7 +3,8 @@
 `tf` offers String, Number, Bool, List, Set and Map types and set-nested blocks.
 The ClusterLink schema also needs lists of objects (a link's tasks, a mirror's
 partitions), single `source { ... }` / `destination { ... }` blocks, and repeated
-`group_filter { ... }` blocks whose order matters.
+`group_filter { ... }` blocks whose order matters. `conform` brings a stored state
+to the current schema (state upgrades).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from tf.provider import _decode_state, _encode_state_d
 from tf.schema import Block, NestedBlock, NestMode
-from tf.types import TfType, Unknown
+from tf.types import List, Map, TfType, Unknown
 from tf.utils import Diagnostics
 
 
@@ -85,3 +86,28 @@ class ListNestedBlock(NestedBlock):
 
     def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
         return a_decoded == b_decoded
+
+
+def conform(block: Any, value: dict) -> dict:
+    """A stored value (state JSON) with exactly the attributes and blocks of `block` (a Schema
+    or a Block): one it lacks is null (an empty list for a repeated block), one the schema no
+    longer has is dropped. Terraform refuses a state object that lacks an attribute."""
+    out = {a.name: _conform_value(a.type, value.get(a.name)) for a in block.attributes}
+    for nested in block.block_types:
+        item = value.get(nested.type_name)
+        if nested.nesting_mode == NestMode.Single:
+            out[nested.type_name] = conform(nested.block, item) if isinstance(item, dict) else None
+        else:
+            items = item if isinstance(item, list) else []
+            out[nested.type_name] = [conform(nested.block, i) for i in items if isinstance(i, dict)]
+    return out
+
+
+def _conform_value(t: TfType, value: Any) -> Any:
+    if isinstance(t, Object) and isinstance(value, dict):
+        return {name: _conform_value(at, value.get(name)) for name, at in t.attributes.items()}
+    if isinstance(t, List) and isinstance(value, list):  # Set is a List
+        return [_conform_value(t.element_type, v) for v in value]
+    if isinstance(t, Map) and isinstance(value, dict):
+        return {k: _conform_value(t.element_type, v) for k, v in value.items()}
+    return value

@@ -7,6 +7,7 @@ means "no changes" and 2 "changes".
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import stat
 import subprocess
@@ -17,6 +18,7 @@ import grpc
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.ports import free_port
@@ -512,3 +514,174 @@ resource "clusterlink_link" "east" {{
     assert block["enabled"] is True and [f["name"] for f in block["group_filter"]] == ["payments-", "payments-staging"]
     assert tf.plan(detailed_exitcode=True).rc == 0
     tf.destroy()
+
+
+# The attributes an earlier provider version did not have (state written by it lacks them).
+NEW_LINK_BLOCKS = ("auto_create_mirror_topics", "topic_config_sync", "acl_sync")
+NEW_TASK_FIELDS = ("error_code", "message", "last_success_time")
+
+
+def test_link_tasks_as_typed_blocks(terraform, terraform_service: Service, kafka_source, kafka_destination):
+    """`auto_create_mirror_topics`, `topic_config_sync` and `acl_sync` are typed blocks over their
+    link config keys: the service gets (and accepts) the keys, a plan names the one filter field
+    that changed, a change made elsewhere and an import read back as the blocks, a key also set in
+    `config` is refused at plan, `tasks` shows the sync tasks' fields, and a state written by the
+    previous provider version (without the blocks and task fields) keeps working."""
+    stub = terraform_service.stub()
+    link = unique("tf-tasks")
+    prefix = unique("tfnew")  # no source topic starts with it: the task creates no mirror topic
+    created = dt.datetime.now(dt.timezone.utc)
+
+    def config(excluded: str, plain_config: str = "") -> str:
+        return provider_block(terraform_service.endpoint) + f"""
+resource "clusterlink_link" "east" {{
+  name = "{link}"
+  source {{
+    bootstrap_servers = "{kafka_source.bootstrap}"
+  }}
+  destination {{
+    bootstrap_servers = "{kafka_destination.bootstrap}"
+  }}
+  {plain_config}
+  auto_create_mirror_topics {{
+    enabled = true
+    topic_filter {{
+      name         = "{prefix}."
+      pattern_type = "PREFIXED"
+    }}
+    topic_filter {{
+      name         = "{excluded}"
+      pattern_type = "GLOB"
+      filter_type  = "EXCLUDE"
+    }}
+  }}
+  topic_config_sync {{
+    enabled     = true
+    interval_ms = 60000
+    include     = ["min.insync.replicas"]
+    exclude     = ["segment.ms"]
+  }}
+  acl_sync {{
+    enabled = true
+    acl_filter {{
+      resource_type = "TOPIC"
+      pattern_type  = "PREFIXED"
+      name          = "{prefix}."
+    }}
+    acl_filter {{
+      principal       = "User:alice"
+      operation       = "READ"
+      permission_type = "ALLOW"
+    }}
+  }}
+}}
+"""
+
+    def stored() -> dict[str, str]:
+        return dict(stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).config)
+
+    tf = terraform()
+    tf.write(config(f"{prefix}.tmp-*"))
+    tf.apply()
+    config_keys = stored()
+    assert json.loads(config_keys.pop("auto.create.mirror.topics.filters")) == {"topicFilters": [
+        {"name": f"{prefix}.", "patternType": "PREFIXED", "filterType": "INCLUDE"},
+        {"name": f"{prefix}.tmp-*", "patternType": "GLOB", "filterType": "EXCLUDE"}]}
+    assert json.loads(config_keys.pop("acl.filters")) == {"aclFilters": [
+        {"resourceFilter": {"resourceType": "TOPIC", "name": f"{prefix}.", "patternType": "PREFIXED"},
+         "accessFilter": {}},
+        {"resourceFilter": {},
+         "accessFilter": {"principal": "User:alice", "operation": "READ", "permissionType": "ALLOW"}}]}
+    assert config_keys == {
+        "auto.create.mirror.topics.enable": "true", "auto.create.mirror.topics.ms": "60000",
+        "topic.config.sync.enable": "true", "topic.config.sync.ms": "60000",
+        "topic.config.sync.include": "min.insync.replicas", "topic.config.sync.exclude": "segment.ms",
+        "acl.sync.enable": "true", "acl.sync.ms": "30000",
+    }
+    assert tf.plan(detailed_exitcode=True).rc == 0
+
+    # `tasks` carries each sync task's error code, message and last success (RFC 3339).
+    sync_tasks = {"AutoCreateMirrorTopics", "TopicConfigSync", "AclSync"}
+
+    def ran() -> dict[str, pb.LinkTask] | None:
+        tasks = {t.name: t for t in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks}
+        done = all(n in tasks and (tasks[n].HasField("last_success_time") or tasks[n].error_code) for n in sync_tasks)
+        return tasks if done else None
+
+    wait_for("each sync task to run once", ran, timeout=60)
+    tf.run("apply", "-refresh-only", "-auto-approve", "-no-color", "-input=false")
+    api = {t.name: t for t in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks}
+    state_tasks = {t["name"]: t for t in tf.resource("clusterlink_link.east")["tasks"]}
+    assert sync_tasks <= set(state_tasks)
+    for name in sync_tasks:
+        task = state_tasks[name]
+        assert task["state"] == pb.LinkTask.State.Name(api[name].state)
+        assert task["error_code"] == (pb.LinkTask.ErrorCode.Name(api[name].error_code) if api[name].error_code else "")
+        assert isinstance(task["message"], str)
+        if api[name].HasField("last_success_time"):
+            when = dt.datetime.fromisoformat(task["last_success_time"])
+            assert created - dt.timedelta(seconds=5) <= when <= dt.datetime.now(dt.timezone.utc)
+        else:
+            assert task["last_success_time"] == ""
+
+    # One filter changes: the plan shows that field only, and the service gets the new JSON.
+    tf.write(config(f"{prefix}.scratch-*"))
+    plan = tf.plan(detailed_exitcode=True)
+    assert plan.rc == 2
+    changes = [" ".join(line.split()) for line in plan.stdout.splitlines()
+               if "->" in line and "known after apply" not in line]
+    assert changes == [f'~ name = "{prefix}.tmp-*" -> "{prefix}.scratch-*"'], plan.stdout
+    assert "auto.create.mirror.topics.filters" not in plan.output
+    tf.apply()
+    filters = json.loads(stored()["auto.create.mirror.topics.filters"])["topicFilters"]
+    assert [f["name"] for f in filters] == [f"{prefix}.", f"{prefix}.scratch-*"]
+    assert tf.plan(detailed_exitcode=True).rc == 0
+
+    # Drift: a key changed outside Terraform shows as the block's attribute; apply puts it back.
+    stub.UpdateLink(pb.UpdateLinkRequest(
+        link=pb.Link(name=f"links/{link}",
+                     config={"topic.config.sync.include": "min.insync.replicas,unclean.leader.election.enable"}),
+        update_mask=FieldMask(paths=["config.topic.config.sync.include"])))
+    drift = tf.plan(detailed_exitcode=True)
+    assert drift.rc == 2 and '- "unclean.leader.election.enable"' in drift.flat
+    assert "topic.config.sync.include" not in drift.output
+    tf.apply()
+    assert stored()["topic.config.sync.include"] == "min.insync.replicas"
+
+    # A key set in `config` as well as through its block is refused at plan, naming both.
+    tf.write(config(f"{prefix}.scratch-*", plain_config='config = { "acl.sync.ms" = "10000" }'))
+    refused = tf.plan(expect=(1,))
+    assert "config key 'acl.sync.ms' is set twice: in `config` and by the `acl_sync` block" in refused.flat
+    tf.write(config(f"{prefix}.scratch-*"))
+
+    # Import into a fresh state: the same blocks, an empty plan.
+    before = tf.resource("clusterlink_link.east")
+    tf.state_rm("clusterlink_link.east")
+    tf.import_("clusterlink_link.east", link)
+    after = tf.resource("clusterlink_link.east")
+    assert {b: after[b] for b in NEW_LINK_BLOCKS} == {b: before[b] for b in NEW_LINK_BLOCKS}
+    assert after["config"] == {}
+    assert tf.plan(detailed_exitcode=True).rc == 0
+
+    # State written by an earlier provider version (schema version 0): no such blocks, tasks
+    # without the new fields. The provider upgrades it, the refresh fills the blocks in, and the
+    # plan is empty.
+    state_file = tf.workdir / "terraform.tfstate"
+    state = json.loads(state_file.read_text())
+    [instance] = [r for r in state["resources"] if r["type"] == "clusterlink_link"][0]["instances"]
+    assert instance["schema_version"] == 1
+    instance["schema_version"] = 0
+    for name in (*NEW_LINK_BLOCKS, "consumer_offset_sync"):
+        del instance["attributes"][name]
+    for task in instance["attributes"]["tasks"]:
+        for name in NEW_TASK_FIELDS:
+            del task[name]
+    state_file.write_text(json.dumps(state))
+    assert tf.plan(detailed_exitcode=True).rc == 0
+    tf.run("apply", "-refresh-only", "-auto-approve", "-no-color", "-input=false")
+    refreshed = tf.resource("clusterlink_link.east")
+    assert {b: refreshed[b] for b in NEW_LINK_BLOCKS} == {b: before[b] for b in NEW_LINK_BLOCKS}
+    assert all(set(NEW_TASK_FIELDS) <= set(t) for t in refreshed["tasks"])
+
+    tf.destroy()
+    assert not link_exists(stub, link)

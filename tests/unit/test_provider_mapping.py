@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ import grpc
 import pytest
 from tf.types import List, Number, String, Unknown
 
+from clusterlink.config import filters, link_config
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink_terraform import base, mapping
 from clusterlink_terraform.client import Client, ServiceError, Settings
+from clusterlink_terraform.link import TASK, LinkResource
 from clusterlink_terraform.mirror_topic import MirrorTopicResource
 from clusterlink_terraform.schema_types import Object
 
@@ -131,7 +134,35 @@ def test_a_read_keeps_write_only_secrets_while_the_service_has_one() -> None:
     assert state["source"] == SASL  # password kept from config/state, never read back
     assert state["destination"] == PLAIN  # empty protocol reads as PLAINTEXT, empty fields as null
     assert state["etag"] == '"4"' and state["state"] == "DEGRADED"
-    assert state["tasks"] == [{"name": "mirrorTopics/orders", "state": "ERROR", "last_error": "boom"}]
+    assert state["tasks"] == [{"name": "mirrorTopics/orders", "state": "ERROR", "last_error": "boom",
+                               "error_code": "", "message": "", "last_success_time": ""}]
+
+
+def test_sync_tasks_show_their_error_code_message_and_last_success_in_rfc_3339() -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    answer = _answer()
+    answer.status.tasks.extend([
+        pb.LinkTask(name="AclSync", state=pb.LinkTask.IN_ERROR, last_error="no authorizer",
+                    error_code=pb.LinkTask.MISCONFIGURATION_ERROR,
+                    last_success_time=Timestamp(seconds=1746100800, nanos=250_000_000)),
+        pb.LinkTask(name="TopicConfigSync", state=pb.LinkTask.ACTIVE, message="2 mirror topic(s) in sync",
+                    last_success_time=Timestamp(seconds=1746100800)),
+        pb.LinkTask(name="ConsumerOffsetSync", state=pb.LinkTask.NOT_CONFIGURED),
+    ])
+    expected = [
+        {"name": "mirrorTopics/orders", "state": "ERROR", "last_error": "boom", "error_code": "", "message": "",
+         "last_success_time": ""},
+        {"name": "AclSync", "state": "IN_ERROR", "last_error": "no authorizer", "error_code": "MISCONFIGURATION_ERROR",
+         "message": "", "last_success_time": "2025-05-01T12:00:00.250Z"},
+        {"name": "TopicConfigSync", "state": "ACTIVE", "last_error": "", "error_code": "",
+         "message": "2 mirror topic(s) in sync", "last_success_time": "2025-05-01T12:00:00Z"},
+        {"name": "ConsumerOffsetSync", "state": "NOT_CONFIGURED", "last_error": "", "error_code": "", "message": "",
+         "last_success_time": ""},
+    ]
+    assert mapping.link_state(answer, _planned_link())["tasks"] == expected
+    assert mapping.link_data(answer)["tasks"] == expected
+    assert all(task.keys() == TASK.attributes.keys() for task in expected)
 
 
 def test_a_secret_the_service_no_longer_has_is_dropped_so_the_plan_sends_it_again() -> None:
@@ -420,10 +451,13 @@ def _schemas() -> list[tuple[str, Any, Path]]:
 def test_every_attribute_has_a_description_and_is_documented(what: str, schema: Any, doc: Path) -> None:
     text = doc.read_text()
     attributes = [(a.name, a) for a in schema.attributes]
-    for block in schema.block_types:
-        assert block.block.description, f"{what}.{block.type_name} has no description"
-        assert f"`{block.type_name}`" in text, f"{block.type_name} is not in {doc}"
-        attributes += [(f"{block.type_name}.{a.name}", a) for a in block.block.attributes]
+    blocks = [(b.type_name, b) for b in schema.block_types]
+    while blocks:  # nested blocks at any depth (e.g. acl_sync.acl_filter)
+        path, block = blocks.pop()
+        assert block.block.description, f"{what}.{path} has no description"
+        assert f"`{block.type_name}`" in text, f"{path} is not in {doc}"
+        attributes += [(f"{path}.{a.name}", a) for a in block.block.attributes]
+        blocks += [(f"{path}.{b.type_name}", b) for b in block.block.block_types]
     for name, attribute in attributes:
         assert attribute.description, f"{what}.{name} has no description"
         assert f"`{attribute.name}`" in text, f"{what}.{name} is not in {doc.name}"
@@ -432,39 +466,389 @@ def test_every_attribute_has_a_description_and_is_documented(what: str, schema: 
             assert f"`{field}`" in text, f"{what}.{name}.{field} is not in {doc.name}"
 
 
-# --------------------------------------------------------------------------- consumer_offset_sync block
+# --------------------------------------------------------------------------- link task blocks
 
 SYNC_BLOCK = {"enabled": True, "interval_ms": 5000, "group_prefix": "",
               "group_filter": [{"name": "pay-", "pattern_type": "PREFIXED", "filter_type": "INCLUDE"},
                                {"name": "pay-test", "pattern_type": "LITERAL", "filter_type": "EXCLUDE"}]}
+NEW_TOPICS_BLOCK = {"enabled": True, "interval_ms": 60000,
+                    "topic_filter": [{"name": "orders.", "pattern_type": "PREFIXED", "filter_type": "INCLUDE"},
+                                     {"name": "orders.tmp-*", "pattern_type": "GLOB", "filter_type": "EXCLUDE"}]}
+CONFIG_SYNC_BLOCK = {"enabled": False, "interval_ms": 10000,
+                     "include": ["min.insync.replicas", "unclean.leader.election.enable"], "exclude": ["segment.ms"]}
+ANY_ACL = {"resource_type": None, "name": None, "pattern_type": None,
+           "principal": None, "host": None, "operation": None, "permission_type": None}
+ACL_BLOCK = {"enabled": True, "interval_ms": 30000, "acl_filter": [
+    {"resource_type": "TOPIC", "name": "orders.", "pattern_type": "PREFIXED",
+     "principal": "User:alice", "host": "*", "operation": "READ", "permission_type": "ALLOW"},
+    {**ANY_ACL, "principal": "User:bob"},
+]}
 
-
-def test_the_sync_block_becomes_the_config_keys_and_comes_back():
-    config = mapping.sync_block_config(SYNC_BLOCK)
-    assert config == {
+# Each block and the link config keys it stands for.
+BLOCK_KEYS = {
+    "consumer_offset_sync": (SYNC_BLOCK, {
         "consumer.offset.sync.enable": "true",
         "consumer.offset.group.filters": '{"groupFilters":[{"name":"pay-","patternType":"PREFIXED",'
                                          '"filterType":"INCLUDE"},{"name":"pay-test","patternType":"LITERAL",'
                                          '"filterType":"EXCLUDE"}]}',
         "consumer.offset.sync.ms": "5000",
-    }
-    assert mapping.sync_block_of(config) == SYNC_BLOCK
-    assert mapping.sync_block_of({"mirror.topic.prefix": "a."}) is None
+    }),
+    "auto_create_mirror_topics": (NEW_TOPICS_BLOCK, {
+        "auto.create.mirror.topics.enable": "true",
+        "auto.create.mirror.topics.filters": '{"topicFilters":[{"name":"orders.","patternType":"PREFIXED",'
+                                             '"filterType":"INCLUDE"},{"name":"orders.tmp-*","patternType":"GLOB",'
+                                             '"filterType":"EXCLUDE"}]}',
+        "auto.create.mirror.topics.ms": "60000",
+    }),
+    "topic_config_sync": (CONFIG_SYNC_BLOCK, {
+        "topic.config.sync.enable": "false",
+        "topic.config.sync.ms": "10000",
+        "topic.config.sync.include": "min.insync.replicas,unclean.leader.election.enable",
+        "topic.config.sync.exclude": "segment.ms",
+    }),
+    "acl_sync": (ACL_BLOCK, {
+        "acl.sync.enable": "true",
+        "acl.sync.ms": "30000",
+        "acl.filters": '{"aclFilters":[{"resourceFilter":{"resourceType":"TOPIC","name":"orders.",'
+                       '"patternType":"PREFIXED"},"accessFilter":{"principal":"User:alice","host":"*",'
+                       '"operation":"READ","permissionType":"ALLOW"}},'
+                       '{"resourceFilter":{},"accessFilter":{"principal":"User:bob"}}]}',
+    }),
+}
+NO_BLOCKS = {name: None for name in mapping.TASK_BLOCK_NAMES}
 
 
-def test_sync_keys_stay_in_the_config_map_when_the_configuration_puts_them_there():
-    stored = {"mirror.topic.prefix": "a.", "consumer.offset.sync.enable": "false"}
-    assert mapping.split_config(stored, {"config": {"consumer.offset.sync.enable": "false"}}) == (stored, None)
-    plain, block = mapping.split_config(stored, None)  # import: the typed block
-    assert plain == {"mirror.topic.prefix": "a."} and block is not None and block["enabled"] is False
+def test_there_is_one_block_per_link_task() -> None:
+    assert set(BLOCK_KEYS) == set(mapping.TASK_BLOCK_NAMES)
 
 
-def test_a_filter_change_is_one_config_key_in_the_update_mask():
-    prior = {"name": "east", "etag": "e1", "config": {}, "consumer_offset_sync": SYNC_BLOCK}
+@pytest.mark.parametrize("name", list(BLOCK_KEYS))
+def test_a_block_becomes_its_config_keys_and_comes_back(name: str) -> None:
+    block, keys = BLOCK_KEYS[name]
+    spec = mapping.task_block(name)
+    assert spec.to_config(block) == keys
+    assert spec.of_config(keys) == block
+    assert spec.of_config({"mirror.topic.prefix": "a."}) is None
+    # The service takes the keys as they are (its own validation, not the provider's).
+    assert link_config.validate(keys) == []
+    # Through a whole link: the request carries the keys, the answer reads back as the block.
+    link = mapping.link_request(_planned_link(**{name: block}))
+    assert dict(link.config) == {"mirror.topic.prefix": "east.", **keys}
+    state = mapping.link_state(pb.Link(name="links/east", config=link.config), _planned_link(**{name: block}))
+    assert state["config"] == {"mirror.topic.prefix": "east."} and state[name] == block
+    assert {n: state[n] for n in mapping.TASK_BLOCK_NAMES if n != name} == {
+        n: None for n in mapping.TASK_BLOCK_NAMES if n != name}
+
+
+def test_every_block_together_and_an_import_reads_them_all() -> None:
+    keys = {k: v for _block, config in BLOCK_KEYS.values() for k, v in config.items()}
+    plain, blocks = mapping.split_config({"mirror.topic.prefix": "a.", **keys}, None)
+    assert plain == {"mirror.topic.prefix": "a."}
+    assert blocks == {name: block for name, (block, _keys) in BLOCK_KEYS.items()}
+    assert mapping.request_config({"config": plain, **blocks}) == {"mirror.topic.prefix": "a.", **keys}
+
+
+def test_the_acl_filter_json_leaves_out_what_matches_any_value() -> None:
+    assert mapping.task_block("acl_sync").to_config({"enabled": True, "interval_ms": 30000, "acl_filter": [
+        {**ANY_ACL, "resource_type": "TOPIC", "name": "orders"}, dict(ANY_ACL)]})["acl.filters"] == (
+        '{"aclFilters":[{"resourceFilter":{"resourceType":"TOPIC","name":"orders"},"accessFilter":{}},'
+        '{"resourceFilter":{},"accessFilter":{}}]}')
+    # What the service reads from it: the fields left out are ANY / any name.
+    [alice, bob] = filters.parse_acl_filters(BLOCK_KEYS["acl_sync"][1]["acl.filters"])
+    assert alice == filters.AclFilter("TOPIC", "orders.", "PREFIXED", "User:alice", "*", "READ", "ALLOW")
+    assert bob == filters.AclFilter(principal="User:bob")
+
+
+def test_defaults_are_the_services() -> None:
+    assert {b.name: b.default_interval_ms for b in mapping.TASK_BLOCKS} == {
+        "consumer_offset_sync": 30000, "auto_create_mirror_topics": 60000,
+        "topic_config_sync": 30000, "acl_sync": 30000}
+    for spec in mapping.TASK_BLOCKS:
+        assert spec.default_interval_ms == int(link_config.KNOBS[spec.interval_key].default)
+        # No interval in the block (not planned yet): the default is written.
+        assert spec.to_config({"enabled": True})[spec.interval_key] == str(spec.default_interval_ms)
+    # A key that is not set reads as the service's default: the topic config sync runs by default.
+    assert mapping.task_block("topic_config_sync").of_config({"topic.config.sync.ms": "5000"}) == {
+        "enabled": True, "interval_ms": 5000, "include": None, "exclude": None}
+    assert mapping.task_block("acl_sync").of_config({"acl.sync.enable": "true"}) == {
+        "enabled": True, "interval_ms": 30000, "acl_filter": []}
+    assert mapping.task_block("auto_create_mirror_topics").of_config({"auto.create.mirror.topics.enable": "false"}) == {
+        "enabled": False, "interval_ms": 60000, "topic_filter": []}
+
+
+def test_include_and_exclude_are_comma_separated_lists() -> None:
+    spec = mapping.task_block("topic_config_sync")
+    block = {"enabled": True, "interval_ms": 30000, "include": ["a.b"], "exclude": []}
+    assert spec.to_config(block) == {"topic.config.sync.enable": "true", "topic.config.sync.ms": "30000",
+                                     "topic.config.sync.include": "a.b"}  # an empty list sets no key
+    # Read with the service's parser (spaces around commas are allowed there).
+    assert spec.of_config({"topic.config.sync.include": "a.b, c.d"})["include"] == ["a.b", "c.d"]
+    # A read that means what the prior value says keeps its form (exclude = [] stays []) ...
+    stored = spec.to_config(block)
+    assert mapping.split_config(stored, {"config": {}, "topic_config_sync": block})[1]["topic_config_sync"] == block
+    # ... and one that means something else shows what the service holds.
+    drifted = {**stored, "topic.config.sync.include": "a.b,min.insync.replicas"}
+    read = mapping.split_config(drifted, {"config": {}, "topic_config_sync": block})[1]["topic_config_sync"]
+    assert read == {**block, "include": ["a.b", "min.insync.replicas"], "exclude": None}
+
+
+def test_hand_written_filters_the_block_can_show_read_as_the_block() -> None:
+    plain, blocks = mapping.split_config({
+        "auto.create.mirror.topics.enable": "true",
+        "auto.create.mirror.topics.filters": '{ "topicFilters": [ {"name": "orders."}, {"filterType": "exclude"} ] }',
+        "acl.filters": '{"aclFilters":[{"resourceFilter":{"resourceType":"topic","name":null}}]}',
+    }, None)
+    assert plain == {}
+    assert blocks["auto_create_mirror_topics"]["topic_filter"] == [
+        {"name": "orders.", "pattern_type": "LITERAL", "filter_type": "INCLUDE"},
+        {"name": "*", "pattern_type": "LITERAL", "filter_type": "exclude"}]  # as written: the service takes any case
+    assert blocks["acl_sync"] == {"enabled": False, "interval_ms": 30000,
+                                  "acl_filter": [{**ANY_ACL, "resource_type": "topic"}]}
+
+
+@pytest.mark.parametrize(("name", "key", "value"), [
+    ("acl_sync", "acl.filters", '{"aclFilters":[{"resourceFilter":{"resourceType":"TOPIC","extra":"x"}}]}'),
+    ("acl_sync", "acl.filters", '{"aclFilters":[{"resourceFilter":{"name":5}}]}'),
+    ("acl_sync", "acl.filters", '{"aclFilters":[{"resourceFilter":"TOPIC"}]}'),
+    ("acl_sync", "acl.filters", '{"aclFilters":[{"other":{}}]}'),
+    ("acl_sync", "acl.filters", "not json"),
+    ("auto_create_mirror_topics", "auto.create.mirror.topics.filters", '{"topicFilters":[{"name":"a","x":"y"}]}'),
+    ("auto_create_mirror_topics", "auto.create.mirror.topics.filters", '{"groupFilters":[{"name":"a"}]}'),
+    ("consumer_offset_sync", "consumer.offset.group.filters", '{"groupFilters":"everything"}'),
+    ("consumer_offset_sync", "consumer.offset.group.filters", '{"groupFilters":["a"]}'),
+    ("topic_config_sync", "topic.config.sync.enable", "yes"),
+    ("topic_config_sync", "topic.config.sync.ms", "1e3"),
+])
+def test_values_a_block_cannot_show_keep_its_keys_in_config(name: str, key: str, value: str) -> None:
+    spec = mapping.task_block(name)
+    other = next(b for b in mapping.TASK_BLOCKS if b.name != name)
+    other_block, other_keys = BLOCK_KEYS[other.name]
+    stored = {spec.enable_key: "true", key: value, **other_keys}
+    plain, blocks = mapping.split_config(stored, None)
+    assert plain == {spec.enable_key: "true", key: value}  # this block's keys, as stored
+    assert blocks == {**NO_BLOCKS, other.name: other_block}  # the other block is not affected
+    # Planned back as it is: the request holds the same keys.
+    assert mapping.request_config({"config": plain, **blocks}) == stored
+
+
+def test_keys_stay_in_the_config_map_when_the_configuration_puts_them_there() -> None:
+    stored = {"mirror.topic.prefix": "a.", "consumer.offset.sync.enable": "false",
+              "topic.config.sync.include": "min.insync.replicas", **BLOCK_KEYS["acl_sync"][1]}
+    prior = {"config": {"consumer.offset.sync.enable": "false", "topic.config.sync.include": "x"}}
+    plain, blocks = mapping.split_config(stored, prior)
+    # Per block: the blocks the configuration writes as plain keys stay plain; the others are blocks.
+    assert plain == {"mirror.topic.prefix": "a.", "consumer.offset.sync.enable": "false",
+                     "topic.config.sync.include": "min.insync.replicas"}
+    assert blocks == {**NO_BLOCKS, "acl_sync": ACL_BLOCK}
+    plain, blocks = mapping.split_config(stored, None)  # import: the typed blocks
+    assert plain == {"mirror.topic.prefix": "a."}
+    assert blocks["consumer_offset_sync"]["enabled"] is False and blocks["topic_config_sync"]["enabled"] is True
+
+
+def test_a_key_set_in_config_and_by_its_block_is_found() -> None:
+    value = {"config": {"acl.sync.ms": "1000", "mirror.topic.prefix": "a.", "topic.config.sync.ms": "1000"},
+             "acl_sync": ACL_BLOCK, "topic_config_sync": None}
+    assert mapping.keys_set_twice(value) == [("acl_sync", "acl.sync.ms")]
+    assert mapping.keys_set_twice({"config": Unknown, "acl_sync": ACL_BLOCK}) == []
+
+
+def test_a_filter_change_is_one_config_key_in_the_update_mask() -> None:
+    prior = {"name": "east", "etag": "e1", "config": {}, **NO_BLOCKS, "consumer_offset_sync": SYNC_BLOCK,
+             "auto_create_mirror_topics": NEW_TOPICS_BLOCK, "acl_sync": ACL_BLOCK}
     changed = {**SYNC_BLOCK, "group_filter": [SYNC_BLOCK["group_filter"][0],
                                               {**SYNC_BLOCK["group_filter"][1], "name": "pay-staging"}]}
     _message, paths = mapping.link_update(prior, {**prior, "consumer_offset_sync": changed})
     assert paths == ["config.consumer.offset.group.filters"]
+    changed = {**NEW_TOPICS_BLOCK, "topic_filter": [NEW_TOPICS_BLOCK["topic_filter"][0],
+                                                    {**NEW_TOPICS_BLOCK["topic_filter"][1], "name": "orders.x-*"}]}
+    message, paths = mapping.link_update(prior, {**prior, "auto_create_mirror_topics": changed})
+    assert paths == ["config.auto.create.mirror.topics.filters"]
+    assert "orders.x-*" in message.config["auto.create.mirror.topics.filters"]
+    changed = {**ACL_BLOCK, "acl_filter": [ACL_BLOCK["acl_filter"][0], {**ANY_ACL, "host": "10.0.0.1"}]}
+    assert mapping.link_update(prior, {**prior, "acl_sync": changed})[1] == ["config.acl.filters"]
     _message, paths = mapping.link_update(prior, {**prior, "consumer_offset_sync": None})
     assert paths == ["config.consumer.offset.group.filters", "config.consumer.offset.sync.enable",
                      "config.consumer.offset.sync.ms"]
+    message, paths = mapping.link_update(prior, {**prior, "topic_config_sync": CONFIG_SYNC_BLOCK})
+    assert paths == [f"config.{key}" for key in sorted(BLOCK_KEYS["topic_config_sync"][1])]
+
+
+# --------------------------------------------------------------------------- link plan (scripted service)
+
+
+class _LinkClient(Client):
+    """Answers the Link RPCs with the link it is asked for (validate_only included)."""
+
+    def __init__(self, link: pb.Link | None = None) -> None:
+        self.settings = Settings()
+        self.endpoint = "scripted"
+        self.link = link
+        self.requests: list[tuple[str, Any]] = []
+
+    def call(self, method: str, request: Any, what: str = "", timeout: float = 30.0) -> Any:
+        self.requests.append((method, request))
+        if method in ("CreateLink", "UpdateLink"):
+            return pb.Link(name=request.link.name or f"links/{request.link_id}", config=request.link.config)
+        if method == "GetLink" and self.link is not None:
+            return self.link
+        raise ServiceError(f"{method} not scripted", code=grpc.StatusCode.UNIMPLEMENTED)
+
+
+def _link_config(**blocks: Any) -> dict[str, Any]:
+    """A clusterlink_link configuration as Terraform passes it (null where not set)."""
+    return {"id": None, "name": "east", "source": dict(SASL), "destination": dict(PLAIN), "config": None,
+            "paused": None, "etag": None, "state": None, "tasks": None, **NO_BLOCKS, **blocks}
+
+
+def _plan(config: dict[str, Any], current: dict[str, Any] | None = None) -> tuple[Any, dict, _LinkClient]:
+    from tf.utils import Diagnostics
+
+    client = _LinkClient()
+    ctx = base.ConfigPlanContext(Diagnostics(), "clusterlink_link", set(), config=config, prior=current)
+    planned = LinkResource(_Provider(client)).plan(ctx, copy.deepcopy(current), copy.deepcopy(config))
+    return ctx, planned, client
+
+
+def test_plan_fills_the_blocks_defaults_and_asks_the_service() -> None:
+    ctx, planned, client = _plan(_link_config(
+        auto_create_mirror_topics={"enabled": True, "interval_ms": None,
+                                   "topic_filter": [{"name": "orders.", "pattern_type": None, "filter_type": None}]},
+        topic_config_sync={"enabled": True, "interval_ms": None, "include": None, "exclude": None},
+        acl_sync={"enabled": False, "interval_ms": 5000, "acl_filter": [dict(ANY_ACL)]},
+    ))
+    assert not ctx.diagnostics.diagnostics
+    assert planned["auto_create_mirror_topics"] == {
+        "enabled": True, "interval_ms": 60000,
+        "topic_filter": [{"name": "orders.", "pattern_type": "LITERAL", "filter_type": "INCLUDE"}]}
+    assert planned["topic_config_sync"] == {"enabled": True, "interval_ms": 30000, "include": None, "exclude": None}
+    assert planned["acl_sync"] == {"enabled": False, "interval_ms": 5000, "acl_filter": [ANY_ACL]}  # no defaults
+    assert planned["consumer_offset_sync"] is None
+    [(method, request)] = client.requests
+    assert method == "CreateLink" and request.validate_only
+    assert dict(request.link.config) == {
+        "auto.create.mirror.topics.enable": "true", "auto.create.mirror.topics.ms": "60000",
+        "auto.create.mirror.topics.filters":
+            '{"topicFilters":[{"name":"orders.","patternType":"LITERAL","filterType":"INCLUDE"}]}',
+        "topic.config.sync.enable": "true", "topic.config.sync.ms": "30000",
+        "acl.sync.enable": "false", "acl.sync.ms": "5000",
+        "acl.filters": '{"aclFilters":[{"resourceFilter":{},"accessFilter":{}}]}',
+    }
+
+
+def test_a_key_set_in_config_and_by_its_block_is_a_configuration_error() -> None:
+    from tf.utils import Diagnostics
+
+    diags = Diagnostics()
+    LinkResource(_Provider(_LinkClient())).validate(diags, "clusterlink_link", _link_config(
+        config={"acl.filters": "{}", "mirror.topic.prefix": "a."}, acl_sync=ACL_BLOCK))
+    [error] = diags.diagnostics
+    assert error.severity == "error"
+    assert error.summary == "config key 'acl.filters' is set twice: in `config` and by the `acl_sync` block"
+    assert "Remove 'acl.filters' from `config`" in error.detail and error.path == ["config", ("acl.filters",)]
+    # The same key without the block is a plain key.
+    diags = Diagnostics()
+    LinkResource(_Provider(_LinkClient())).validate(diags, "clusterlink_link", _link_config(
+        config={"acl.sync.enable": "false"}))
+    assert not diags.diagnostics
+    ctx, planned, client = _plan(_link_config(config={"acl.sync.enable": "false"}))
+    assert not ctx.diagnostics.diagnostics and planned["acl_sync"] is None
+    assert dict(client.requests[0][1].link.config) == {"acl.sync.enable": "false"}
+
+
+# --------------------------------------------------------------------------- state upgrade
+
+# The link's attributes and blocks, per schema version. Terraform refuses a stored state that
+# lacks one, so a change here needs a version bump (and LinkResource's upgrade handles it).
+LINK_SCHEMA_SHAPE = {
+    1: {"id", "name", "config", "paused", "etag", "state",
+        "tasks{name,state,last_error,error_code,message,last_success_time}",
+        "source{bootstrap_servers,security_protocol,sasl_mechanism,sasl_username,sasl_password,ssl_ca_pem,"
+        "ssl_certificate_pem,ssl_key_pem}",
+        "destination{bootstrap_servers,security_protocol,sasl_mechanism,sasl_username,sasl_password,ssl_ca_pem,"
+        "ssl_certificate_pem,ssl_key_pem}",
+        "consumer_offset_sync{enabled,interval_ms,group_prefix,group_filter{name,pattern_type,filter_type}}",
+        "auto_create_mirror_topics{enabled,interval_ms,topic_filter{name,pattern_type,filter_type}}",
+        "topic_config_sync{enabled,interval_ms,include,exclude}",
+        "acl_sync{enabled,interval_ms,acl_filter{resource_type,name,pattern_type,principal,host,operation,"
+        "permission_type}}"},
+}
+
+
+def _shape(block: Any) -> set[str]:
+    def attribute(a: Any) -> str:
+        fields = getattr(getattr(a.type, "element_type", None), "attributes", None)
+        return f"{a.name}{{{','.join(fields)}}}" if fields else a.name
+
+    def nested(b: Any) -> str:
+        inner = [attribute(a) for a in b.block.attributes] + [nested(n) for n in b.block.block_types]
+        return f"{b.type_name}{{{','.join(inner)}}}"
+
+    return {attribute(a) for a in block.attributes} | {nested(b) for b in block.block_types}
+
+
+def test_a_link_schema_change_bumps_its_version() -> None:
+    schema = LinkResource.get_schema()
+    assert schema.version in LINK_SCHEMA_SHAPE, "a new schema version: add its shape here"
+    assert _shape(schema) == LINK_SCHEMA_SHAPE[schema.version], (
+        "the link's schema changed: bump its version (Terraform refuses old state that lacks an attribute)")
+
+
+# A link's state as provider versions with schema version 0 wrote it: with and without the
+# consumer_offset_sync block (added without a version bump), tasks without the newer fields.
+OLD_LINK_STATE = {
+    "id": "east", "name": "east", "config": {"mirror.topic.prefix": "east."}, "paused": False,
+    "etag": '"3"', "state": "ACTIVE",
+    "tasks": [{"name": "mirrorTopics/orders", "state": "RUNNING", "last_error": ""}],
+    "source": {**SASL, "sasl_password": "pw"}, "destination": dict(PLAIN),
+}
+
+
+@pytest.mark.parametrize("old", [
+    OLD_LINK_STATE,
+    {**OLD_LINK_STATE, "consumer_offset_sync": SYNC_BLOCK},
+], ids=["before-consumer_offset_sync", "with-consumer_offset_sync"])
+def test_state_of_schema_version_0_is_upgraded(old: dict[str, Any]) -> None:
+    from tf.gen import tfplugin_pb2 as tfpb
+    from tf.provider import _decode_state
+    from tf.utils import Diagnostics, read_dynamic_value
+
+    from clusterlink_terraform.provider import ClusterLinkProvider
+    from clusterlink_terraform.server import ClusterLinkServicer
+
+    servicer = ClusterLinkServicer(ClusterLinkProvider())
+    response = servicer.UpgradeResourceState(tfpb.UpgradeResourceState.Request(
+        type_name="clusterlink_link", version=0, raw_state=tfpb.RawState(json=json.dumps(old).encode())), None)
+    assert not response.diagnostics
+    upgraded = read_dynamic_value(response.upgraded_state)
+    # Every attribute and block of the current schema (Terraform requires them all), old values kept.
+    schema = LinkResource.get_schema()
+    assert set(upgraded) == {a.name for a in schema.attributes} | {b.type_name for b in schema.block_types}
+    assert {k: upgraded[k] for k in old if k != "tasks"} == {k: v for k, v in old.items() if k != "tasks"}
+    assert upgraded["tasks"] == [{"name": "mirrorTopics/orders", "state": "RUNNING", "last_error": "",
+                                  "error_code": None, "message": None, "last_success_time": None}]
+    assert {b: upgraded[b] for b in ("auto_create_mirror_topics", "topic_config_sync", "acl_sync")} == {
+        "auto_create_mirror_topics": None, "topic_config_sync": None, "acl_sync": None}
+    diags = Diagnostics()
+    _, current = _decode_state(diags, {a.name: a for a in schema.attributes},
+                               {b.type_name: b for b in schema.block_types}, upgraded)
+    assert not diags.has_errors()
+    # The next refresh reads the blocks from the service's config.
+    answer = _answer()
+    answer.config.update(BLOCK_KEYS["topic_config_sync"][1])
+    client = _LinkClient(answer)
+    read = LinkResource(_Provider(client)).read(_create_context(), current)
+    assert read["topic_config_sync"] == CONFIG_SYNC_BLOCK and read["source"]["sasl_password"] == "pw"
+    assert read["tasks"][0]["error_code"] == "" and read["config"] == {"mirror.topic.prefix": "east."}
+
+
+def test_a_state_of_the_current_version_is_taken_as_it_is() -> None:
+    from tf.gen import tfplugin_pb2 as tfpb
+    from tf.utils import read_dynamic_value
+
+    from clusterlink_terraform.provider import ClusterLinkProvider
+    from clusterlink_terraform.server import ClusterLinkServicer
+
+    current = {**OLD_LINK_STATE, **NO_BLOCKS}
+    response = ClusterLinkServicer(ClusterLinkProvider()).UpgradeResourceState(tfpb.UpgradeResourceState.Request(
+        type_name="clusterlink_link", version=1, raw_state=tfpb.RawState(json=json.dumps(current).encode())), None)
+    assert read_dynamic_value(response.upgraded_state) == current
