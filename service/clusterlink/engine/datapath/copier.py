@@ -100,6 +100,17 @@ class Counters:
     bytes: int = 0
 
 
+@dataclass
+class _Walk:
+    # source node -> {(source topic, partition): state} for partitions that fetch now
+    wanted: dict[int, dict[tuple[str, int], PartitionState]]
+    # source node -> {(source topic, partition): next source offset}
+    offsets: dict[int, dict[tuple[str, int], int]]
+    # source node -> {(source topic, partition): (state, next source offset)}: what a fetch asks
+    asked: dict[int, dict[tuple[str, int], tuple[PartitionState, int]]]
+    missing: bool        # some partition has no known leader
+
+
 class Copier:
     def __init__(self, name: str, source: Connection, destination: Connection, producer_id: int,
                  settings: CopierSettings, store_segments: Callable[[SegmentBatch], None],
@@ -130,6 +141,11 @@ class Copier:
         self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
         self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
         self._asked_offsets: dict[int, dict[tuple[str, int], int]] = {}  # source node -> last request's offsets
+        # The last walk over every partition: what to fetch from which source
+        # node. Kept while nothing it depends on changed, so an idle link does
+        # not walk thousands of partitions on every fetch answer; dropped by
+        # `_invalidate` on any change of routes, phases, offsets, queues or leaders.
+        self._walk: _Walk | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"link-{name}-data", daemon=True)
         self.error: BaseException | None = None
@@ -207,11 +223,13 @@ class Copier:
         for lane in self._lanes[1:]:
             lane.cluster = self._dst.cluster
         try:
+            self._src.cluster.add_listener(lambda _cluster: self._invalidate())
             self._src.cluster.start_refresh_loop()
             self._dst.cluster.start_refresh_loop()
             while not self._stop.is_set():
                 while self._inbox:
                     self._inbox.popleft()()
+                    self._invalidate()
                 while self._events:
                     self._events.popleft()()
                 if self._stopping:
@@ -291,28 +309,17 @@ class Copier:
             # flight; a partition that moved elsewhere waits for one answer
             # (at most the fetch wait).
             return
-        self._fetch_nodes = set()
-        per_node: dict[int, dict[tuple[str, int], PartitionState]] = {}
-        cap = self.settings.partition_max_bytes * 4
-        missing = False
-        for route in self._routes.values():
-            for p, st in route.partitions.items():
-                if st.phase is not Phase.RUNNING or st.queued_bytes >= cap:
-                    continue
-                leader = cluster.leader_for_partition(TopicPartition(route.source_topic, p))
-                if leader is None or leader < 0:
-                    missing = True
-                    continue
-                self._fetch_nodes.add(leader)
-                if leader in self._fetching or not self._ready(("fetch", leader)):
-                    continue
-                # A source partition mirrored twice in one link goes in turns.
-                per_node.setdefault(leader, {}).setdefault((route.source_topic, p), st)
-        if missing:
+        if self._walk is None:
+            self._walk = self._plan_walk()
+        walk = self._walk
+        if walk.missing:
             cluster.request_update()
-        for node, wanted in per_node.items():
+        self._fetch_nodes = set(walk.wanted)
+        for node in walk.wanted:
+            if node in self._fetching or not self._ready(("fetch", node)):
+                continue
             session = self._sessions.setdefault(node, FetchSessionHandler(node))
-            offsets = {key: st.next_src for key, st in wanted.items()}
+            offsets = walk.offsets[node]
             if not session.next_metadata.is_full and self._asked_offsets.get(node) == offsets:
                 # Nothing moved since the last request of this session (an idle
                 # link): the request names no partition at all.
@@ -326,12 +333,38 @@ class Copier:
             req = wire.session_fetch_request(data, max_wait_ms=self.settings.fetch_max_wait_ms,
                                              max_bytes=self.settings.fetch_max_bytes)
             self._fetching.add(node)
-            asked = {key: (st, st.next_src) for key, st in wanted.items()}
+            asked = walk.asked[node]
             future = self._src.send(req, node_id=node)
             future.add_callback(lambda resp, n=node, a=asked: self._events.append(lambda: self._fetched(n, a, resp)))
             future.add_errback(lambda exc, n=node: self._events.append(lambda: self._fetch_failed(n, exc)))
 
+    def _plan_walk(self) -> _Walk:
+        """Every partition that fetches now, by the source node that leads it."""
+        cluster = self._src.cluster
+        cap = self.settings.partition_max_bytes * 4
+        walk = _Walk({}, {}, {}, False)
+        for route in self._routes.values():
+            for p, st in route.partitions.items():
+                if st.phase is not Phase.RUNNING or st.queued_bytes >= cap:
+                    continue
+                leader = cluster.leader_for_partition(TopicPartition(route.source_topic, p))
+                if leader is None or leader < 0:
+                    walk.missing = True
+                    continue
+                # A source partition mirrored twice in one link goes in turns.
+                wanted = walk.wanted.setdefault(leader, {})
+                if (route.source_topic, p) not in wanted:
+                    wanted[(route.source_topic, p)] = st
+        for node, wanted in walk.wanted.items():
+            walk.offsets[node] = {key: st.next_src for key, st in wanted.items()}
+            walk.asked[node] = {key: (st, st.next_src) for key, st in wanted.items()}
+        return walk
+
+    def _invalidate(self) -> None:
+        self._walk = None
+
     def _fetch_failed(self, node: int, exc: BaseException) -> None:
+        self._invalidate()
         self._fetching.discard(node)
         session = self._sessions.get(node)
         if session is not None:
@@ -347,6 +380,7 @@ class Copier:
         if session is not None and not session.handle_response(resp):
             # The session broke (evicted, or an answer that does not fit it):
             # the next request is a full one, which starts a new session.
+            self._invalidate()
             self._backoff(("fetch", node), 0.05)
             return
         self.source_error = ""
@@ -369,6 +403,7 @@ class Copier:
                 if st.phase is not Phase.RUNNING or st.next_src != offset or not self._is_routed(st):
                     continue
                 if pd.error_code != wire.NONE:
+                    self._invalidate()
                     refresh |= self._on_fetch_error(st, pd.error_code)
                     continue
                 st.source_end = pd.last_stable_offset if pd.last_stable_offset >= 0 else pd.high_watermark
@@ -376,6 +411,7 @@ class Copier:
                     st.source_log_start = pd.log_start_offset
                 if not pd.records:
                     continue
+                self._invalidate()  # offsets move, batches queue (an answer without records changes neither)
                 try:
                     found = wire_batches.split_batches(pd.records)
                     aborted = [(a.producer_id, a.first_offset) for a in (pd.aborted_transactions or [])]
@@ -483,6 +519,7 @@ class Copier:
 
     def _produce_failed(self, key: tuple[int, int], sent: dict[tuple[str, int], PartitionState],
                         exc: BaseException) -> None:
+        self._invalidate()
         self._producing[key] -= 1
         node = key[0]
         log.debug("link %s: produce to destination node %s failed: %s", self.name, node, exc)
@@ -492,6 +529,7 @@ class Copier:
             self._refused(st, f"write to the destination failed: {exc.__class__.__name__}", fenced=False)
 
     def _produced(self, key: tuple[int, int], sent: dict[tuple[str, int], PartitionState], resp: Any) -> None:
+        self._invalidate()  # queues shrink, phases may change
         self._producing[key] -= 1
         node = key[0]
         refresh = False
