@@ -1,0 +1,57 @@
+"""Failback, first step: reverse a promoted mirror over the old primary's topic (issue: failback).
+
+A -> B at lag 0, promote, B takes writes; then a mirror B -> A over A's topic,
+which holds a prefix of B's history: only the tail is copied, and the two topics
+are equal record by record with the same offsets.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+
+from clusterlink.v1 import clusterlink_pb2 as pb
+from tests.fixtures.service import Service, wait_for
+from tests.integration.kafka_io import caught_up, create_link, create_topic, end_offsets, produce, read_all, unique
+
+pytestmark = pytest.mark.integration
+
+
+def mirrored_records(service: Service, link: str, topic: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = re.search(rf'clusterlink_mirrored_records_total{{link="{link}",mirror_topic="{re.escape(topic)}"}} (\S+)',
+                      text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_reverse_after_promote_copies_only_the_tail(service: Service, kafka_source, kafka_destination):
+    a, b = kafka_source, kafka_destination
+    stub = service.stub()
+    topic = unique("ledger")
+    create_topic(a.bootstrap, topic, 2)
+    produce(a.bootstrap, topic, 400, 2)
+
+    a_to_b = create_link(stub, a.bootstrap, b.bootstrap)
+    forward = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+        parent=f"links/{a_to_b}", mirror_topic=pb.MirrorTopic(source_topic=topic))).name
+    wait_for("A -> B caught up", lambda: caught_up(stub, forward, a.bootstrap, topic, 2))
+    stub.PromoteMirrorTopic(pb.PromoteMirrorTopicRequest(name=forward))
+    wait_for("promoted", lambda: stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=forward)).state
+             == pb.MirrorTopic.PROMOTED)
+
+    # B is the primary now and takes writes; A holds a prefix of B's history.
+    produce(b.bootstrap, topic, 150, 2, start=400)
+
+    b_to_a = create_link(stub, b.bootstrap, a.bootstrap)
+    reverse = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+        parent=f"links/{b_to_a}", mirror_topic_id=topic, mirror_topic=pb.MirrorTopic(source_topic=topic))).name
+    mirror = wait_for("B -> A caught up", lambda: caught_up(stub, reverse, b.bootstrap, topic, 2))
+
+    assert read_all(a.bootstrap, topic, 2) == read_all(b.bootstrap, topic, 2)
+    assert end_offsets(a.bootstrap, topic, 2) == end_offsets(b.bootstrap, topic, 2)
+    assert mirror.offset_fidelity == pb.EXACT
+    # Only the tail went over the reverse link: nothing of the prefix was copied again.
+    assert mirrored_records(service, b_to_a, topic) == 150
