@@ -10,7 +10,7 @@ import pytest
 from tests.fixtures.postgres import new_database, postgres_url  # noqa: F401 - a fixture
 from tests.fixtures.service import Service
 
-pytest_plugins = ["tests.fixtures.kafka"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.secure_kafka"]
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

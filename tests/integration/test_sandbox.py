@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clusterlink.sandbox.cluster import KafkaCluster, cluster_status, port_is_free, start_node, stop_node
@@ -124,6 +126,15 @@ def test_sandbox_up_status_down(sandbox_dir: Path) -> None:
     assert status.returncode == 0, status.stderr
     lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.strip()}
     assert "running" in lines["source"] and "running" in lines["destination"]
+    as_json = run_sandbox("status", "--dir", str(sandbox_dir), "-o", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == {
+        role: {"bootstrap": addresses[role], "ca_file": None, "users": {}, "running": True}
+        for role in ("source", "destination")
+    }
+    secure = run_sandbox("up", "--dir", str(sandbox_dir), "--secure")
+    assert secure.returncode == 1
+    assert "not secured" in secure.stderr and "sandbox down" in secure.stderr, secure.stderr
 
     down = run_sandbox("down", "--dir", str(sandbox_dir))
     assert down.returncode == 0, down.stderr
@@ -192,3 +203,49 @@ def test_three_brokers_and_restarting_one(kafka_cluster_factory: Callable[..., K
     for node in cluster.nodes:
         assert broker_ids(node.bootstrap) == {1, 2, 3}
     assert consume(cluster.bootstrap, topic, 2) == [b"before", b"while-2-is-down"]
+
+
+def test_secure_sandbox_up_status_down(sandbox_dir: Path) -> None:
+    source_port, destination_port = two_port_pairs()
+    up = run_sandbox("up", "--secure", "--dir", str(sandbox_dir), "--source-port", str(source_port),
+                     "--destination-port", str(destination_port))
+    assert up.returncode == 0, up.stderr
+    assert parse_addresses(up.stdout) == {"source": f"127.0.0.1:{source_port}",
+                                          "destination": f"127.0.0.1:{destination_port}"}
+
+    status = run_sandbox("status", "--dir", str(sandbox_dir), "-o", "json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert set(state) == {"source", "destination"}
+    for role, port in (("source", source_port), ("destination", destination_port)):
+        cluster = state[role]
+        assert set(cluster) == {"bootstrap", "ca_file", "users", "running"}
+        assert cluster["bootstrap"] == f"127.0.0.1:{port}" and cluster["running"] is True
+        assert set(cluster["users"]) == {"admin", "linker"}
+        for user in cluster["users"].values():
+            assert stat.S_IMODE(os.stat(user["password_file"]).st_mode) == 0o600
+        assert Path(cluster["ca_file"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+    # The files are all a client needs: admin connects over SASL_SSL, a wrong password does not.
+    source = state["source"]
+    password = Path(source["users"]["admin"]["password_file"]).read_text().strip()
+    secured = {"bootstrap.servers": source["bootstrap"], "security.protocol": "SASL_SSL",
+               "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "admin", "ssl.ca.location": source["ca_file"]}
+    admin = AdminClient({**secured, "sasl.password": password})
+    topic = f"t-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    assert topic in admin.list_topics(timeout=10).topics
+    errors: list[KafkaError] = []
+    rejected = Producer({**secured, "sasl.password": password + "-wrong", "error_cb": errors.append})
+    wait_for("the broker to refuse the wrong password", lambda: rejected.poll(0.2) is not None and any(
+        e.code() == KafkaError._AUTHENTICATION for e in errors))
+
+    plain = run_sandbox("up", "--no-secure", "--dir", str(sandbox_dir))
+    assert plain.returncode == 1
+    assert "is secured" in plain.stderr and "sandbox down" in plain.stderr, plain.stderr
+    again = run_sandbox("up", "--dir", str(sandbox_dir))  # no flag: stays as it is
+    assert again.returncode == 0 and "SASL_SSL" in again.stdout, again.stderr
+
+    down = run_sandbox("down", "--dir", str(sandbox_dir))
+    assert down.returncode == 0, down.stderr
+    assert not sandbox_dir.exists()

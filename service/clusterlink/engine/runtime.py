@@ -622,7 +622,7 @@ class LinkRuntime:
         """Shows the error on the mirror and its task; True when the mirror failed for good."""
         orders = progress.read_orders(self.factory, m.mirror_id)
         row = for_mirror_state(outcome, orders.state if orders else None)
-        if row.kind == SOURCE_UNAVAILABLE and not reason.startswith("cannot "):
+        if row.kind == SOURCE_UNAVAILABLE and not reason.startswith(("cannot reach", "cannot log in")):
             reason = self._failed_login("source") or \
                 f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {reason}"
         reason = row.reason_prefix + reason

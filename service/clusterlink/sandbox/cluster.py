@@ -10,6 +10,8 @@ Layout of a cluster folder::
     cluster.json          ports, cluster id, jar folder (written before any node starts)
     log4j2.properties     shared logging config; each node logs to its own logs/
     node-<id>/server.properties, data/, logs/server.log, stdout.log, kafka.pid
+    tls/, users/          only for a secured cluster (SASL_SSL, SCRAM-SHA-512, ACLs):
+                          see security.py
 
 Nodes are all combined broker+controller with a static voter set: any single node
 of a 3-node cluster can then be stopped and the other two keep a quorum, which is
@@ -19,6 +21,7 @@ what fault tests need.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -32,11 +35,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.sandbox.jars import KAFKA_VERSION, SandboxError, ensure_jars, find_java
+from clusterlink.sandbox.security import ADMIN, LINKER, TLS_DIR, USERS_DIR, ClusterSecurity, create_security
 
 __all__ = [
     "KafkaCluster",
@@ -118,11 +123,24 @@ class KafkaCluster:
     nodes: tuple[KafkaNode, ...]
     libs: Path
     kafka_version: str = KAFKA_VERSION
+    # Set for a cluster whose client listener is SASL_SSL (see security.py).
+    security: ClusterSecurity | None = None
 
     @property
     def bootstrap(self) -> str:
-        """`127.0.0.1:PORT[,127.0.0.1:PORT...]`, ready for `bootstrap.servers`."""
+        """`127.0.0.1:PORT[,127.0.0.1:PORT...]`, ready for `bootstrap.servers`.
+
+        For a secured cluster this is its SASL_SSL listener: see `client_config`.
+        """
         return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def secure(self) -> bool:
+        return self.security is not None
+
+    def client_config(self, user: str = ADMIN, password: str | None = None) -> dict[str, Any]:
+        """confluent-kafka settings to reach the cluster (as `user` when it is secured)."""
+        return _client_config(self, self.bootstrap, user, password)
 
     @property
     def ports(self) -> list[int]:
@@ -162,6 +180,7 @@ class ClusterStatus:
     folder: Path
     bootstrap: str
     nodes: tuple[NodeStatus, ...] = field(default_factory=tuple)
+    security: ClusterSecurity | None = None
 
     @property
     def running(self) -> bool:
@@ -194,12 +213,18 @@ def start_cluster(
     extra: Mapping[str, str] | None = None,
     libs: Path | None = None,
     timeout: float = START_TIMEOUT_S,
+    secure: bool = False,
+    users: Sequence[str] = (ADMIN, LINKER),
 ) -> KafkaCluster:
     """Format and start a fresh KRaft cluster in `folder`; return once every node answers.
 
     Node i (1-based) listens on `port + i - 1` for clients and `controller_port + i - 1`
     for the quorum; `controller_port` defaults to `port + nodes`. `extra` overrides
     or adds broker properties on every node.
+
+    With `secure`, clients connect with SASL_SSL (SCRAM-SHA-512, a CA made for this
+    cluster) and the StandardAuthorizer checks ACLs: `users` are created with random
+    passwords, `admin` (always one of them) is a super user. See security.py.
     """
     if nodes < 1:
         raise SandboxError(f"a cluster needs at least one node, not {nodes}")
@@ -220,6 +245,8 @@ def start_cluster(
     )
     _require_free_ports(cluster.nodes)
     folder.mkdir(parents=True, exist_ok=True)
+    if secure:
+        cluster = dataclasses.replace(cluster, security=create_security(folder, users))
     (folder / LOG4J_FILE).write_text(LOG4J2_PROPERTIES)
     for node in cluster.nodes:
         _write_properties(cluster, node, extra or {})
@@ -264,12 +291,14 @@ def load_cluster(folder: Path) -> KafkaCluster:
         raise SandboxError(f"no Kafka cluster in {folder} (missing {STATE_FILE})") from None
     except ValueError as exc:
         raise SandboxError(f"{folder / STATE_FILE} is damaged: {exc}") from exc
+    security = state.get("security")
     return KafkaCluster(
         folder=folder,
         cluster_id=state["cluster_id"],
         nodes=tuple(KafkaNode(n["node_id"], n["port"], n["controller_port"]) for n in state["nodes"]),
         libs=Path(state["libs"]),
         kafka_version=state.get("kafka_version", KAFKA_VERSION),
+        security=ClusterSecurity.from_state(folder, security) if security else None,
     )
 
 
@@ -320,6 +349,8 @@ def _stop_nodes(cluster: KafkaCluster, node_ids: Iterable[int], kill: bool, time
 def _remove_files(cluster: KafkaCluster) -> None:
     for node in cluster.nodes:
         shutil.rmtree(cluster.node_folder(node.node_id), ignore_errors=True)
+    for name in (TLS_DIR, USERS_DIR):
+        shutil.rmtree(cluster.folder / name, ignore_errors=True)
     for name in (LOG4J_FILE, STATE_FILE):
         (cluster.folder / name).unlink(missing_ok=True)
     try:
@@ -337,9 +368,9 @@ def cluster_status(folder: Path, timeout: float = 3.0) -> ClusterStatus:
     statuses = []
     for node in cluster.nodes:
         pid = _alive_pid(cluster, node.node_id)
-        answers = pid is not None and _broker_ids(node, timeout) is not None
+        answers = pid is not None and _broker_ids(cluster, node, timeout) is not None
         statuses.append(NodeStatus(node.node_id, node.port, pid, pid is not None, answers))
-    return ClusterStatus(cluster.folder, cluster.bootstrap, tuple(statuses))
+    return ClusterStatus(cluster.folder, cluster.bootstrap, tuple(statuses), cluster.security)
 
 
 def wait_ready(cluster: KafkaCluster, node_ids: Sequence[int] | None = None, timeout: float = START_TIMEOUT_S) -> None:
@@ -373,7 +404,7 @@ def _broker_properties(cluster: KafkaCluster, node: KafkaNode) -> dict[str, str]
     min_isr = 2 if count >= 3 else 1
     voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in cluster.nodes)
     node_dir = cluster.node_folder(node.node_id)
-    return {
+    props = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         # Static voters (not controller.quorum.bootstrap.servers): storage is formatted
@@ -416,6 +447,9 @@ def _broker_properties(cluster: KafkaCluster, node: KafkaNode) -> dict[str, str]
         "background.threads": "4",
         "num.recovery.threads.per.data.dir": "1",
     }
+    if cluster.security is not None:
+        props.update(cluster.security.broker_properties(node.port, node.controller_port, HOST))
+    return props
 
 
 def _write_properties(cluster: KafkaCluster, node: KafkaNode, extra: Mapping[str, str]) -> None:
@@ -424,7 +458,12 @@ def _write_properties(cluster: KafkaCluster, node: KafkaNode, extra: Mapping[str
     (node_dir / "logs").mkdir(parents=True, exist_ok=True)
     lines = ["# Written by clusterlink.sandbox.cluster; edits are kept across restarts."]
     lines += [f"{key}={_escape_property(value)}" for key, value in props.items()]
-    cluster.properties_file(node.node_id).write_text("\n".join(lines) + "\n")
+    path = cluster.properties_file(node.node_id)
+    if cluster.security is not None:
+        # It holds the admin's password (the brokers' own SASL login): owner only.
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _escape_property(value: str) -> str:
@@ -447,6 +486,7 @@ def _save_state(cluster: KafkaCluster) -> None:
         "cluster_id": cluster.cluster_id,
         "libs": str(cluster.libs),
         "bootstrap": cluster.bootstrap,
+        "security": cluster.security.to_state() if cluster.security is not None else None,
         "nodes": [
             {"node_id": n.node_id, "port": n.port, "controller_port": n.controller_port}
             for n in cluster.nodes
@@ -491,6 +531,8 @@ def _format_storage(cluster: KafkaCluster, java: str) -> None:
             "kafka.tools.StorageTool", "format",
             "-t", cluster.cluster_id,
             "-c", str(cluster.properties_file(node.node_id)),
+            # SCRAM users live in the metadata log: KRaft creates them at format time.
+            *(cluster.security.scram_format_args() if cluster.security is not None else ()),
         ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
 
@@ -603,12 +645,20 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 # ------------------------------------------------------------------------- waiting
 
 
-def _broker_ids(node: KafkaNode, timeout: float) -> set[int] | None:
+def _client_config(cluster: KafkaCluster, bootstrap: str, user: str = ADMIN,
+                   password: str | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap}
+    if cluster.security is not None:
+        config.update(cluster.security.client_config(user, password))
+    return config
+
+
+def _broker_ids(cluster: KafkaCluster, node: KafkaNode, timeout: float) -> set[int] | None:
     """Broker ids in the metadata this node serves, or None when it does not answer."""
     if not _tcp_accepts(node.port):
         return None  # skip librdkafka while the port is closed: it would log "Connection refused"
     admin = AdminClient({
-        "bootstrap.servers": node.bootstrap,
+        **_client_config(cluster, node.bootstrap),
         "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
     })
     try:
@@ -618,8 +668,8 @@ def _broker_ids(node: KafkaNode, timeout: float) -> set[int] | None:
     return set(metadata.brokers)
 
 
-def _all_partitions_led(node: KafkaNode, timeout: float) -> bool:
-    admin = AdminClient({"bootstrap.servers": node.bootstrap})
+def _all_partitions_led(cluster: KafkaCluster, node: KafkaNode, timeout: float) -> bool:
+    admin = AdminClient(_client_config(cluster, node.bootstrap))
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException:
@@ -638,11 +688,11 @@ def _tcp_accepts(port: int) -> bool:
 def _ready(cluster: KafkaCluster, node_ids: Sequence[int]) -> bool:
     expected = set(node_ids)
     for node_id in node_ids:
-        seen = _broker_ids(cluster.node(node_id), timeout=2.0)
+        seen = _broker_ids(cluster, cluster.node(node_id), timeout=2.0)
         if seen is None or not expected <= seen:
             return False
     if expected == set(cluster.node_ids):
-        return _all_partitions_led(cluster.node(node_ids[0]), timeout=2.0)
+        return _all_partitions_led(cluster, cluster.node(node_ids[0]), timeout=2.0)
     return True
 
 

@@ -5,6 +5,12 @@
 
 `up` is idempotent: on a running sandbox it only reports it, on a stopped one (after a
 reboot, or a crash) it restarts the brokers with their data on the ports they had.
+
+`up(secure=True)` makes both clusters secured (security.py): SASL_SSL with
+SCRAM-SHA-512 on the client port, a CA per cluster, the StandardAuthorizer, a super
+user `admin` and a user `linker` holding only the ACLs a link needs (`link_acls`).
+Whether a sandbox is secured is kept in each cluster's cluster.json, so a later `up`
+keeps it as it is; changing it takes a `down` first.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from clusterlink.sandbox.cluster import (
     stop_cluster,
 )
 from clusterlink.sandbox.jars import SandboxError, ensure_jars, find_java
+from clusterlink.sandbox.security import LINKER, link_acls
 
 __all__ = [
     "DEFAULT_SOURCE_PORT",
@@ -41,6 +48,7 @@ __all__ = [
     "SandboxStatus",
     "SandboxError",
     "default_folder",
+    "grant_link_acls",
     "up",
     "status",
     "down",
@@ -64,6 +72,10 @@ class SandboxInfo:
 
     def cluster(self, role: str) -> KafkaCluster:
         return self.source if role == "source" else self.destination
+
+    @property
+    def secure(self) -> bool:
+        return self.source.secure
 
 
 @dataclass(frozen=True)
@@ -92,36 +104,47 @@ def up(
     folder: Path | None = None,
     source_port: int | None = None,
     destination_port: int | None = None,
+    secure: bool | None = None,
 ) -> SandboxInfo:
     """Start (or find running) both clusters; return once both accept requests.
 
     Ports default to what an existing sandbox in `folder` uses, else 19092 / 29092;
-    each cluster's controller listens on the next port up.
+    each cluster's controller listens on the next port up. `secure` None keeps what
+    an existing sandbox is (a new one is not secured); True or False must match an
+    existing sandbox.
     """
     folder = (folder or default_folder()).absolute()
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        return _up_locked(folder, source_port, destination_port, started)
+        return _up_locked(folder, source_port, destination_port, secure, started)
     except SandboxError:
         _remove_if_empty(folder)  # a failed first `up` leaves no trace behind
         raise
 
 
-def _up_locked(folder: Path, source_port: int | None, destination_port: int | None, started: float) -> SandboxInfo:
+def _up_locked(folder: Path, source_port: int | None, destination_port: int | None, secure: bool | None,
+               started: float) -> SandboxInfo:
     with _locked(folder):
         find_java()  # the commonest problem, reported before anything else happens
         wanted = {"source": source_port, "destination": destination_port}
         current = _current_status(folder)
-        if all(current[r] is not None and current[r].running for r in ROLES):
-            clusters = {r: load_cluster(folder / r) for r in ROLES}
-            _check_requested_ports(clusters, wanted)
-            return SandboxInfo(folder, clusters["source"], clusters["destination"], True, 0.0)
-        ensure_jars()  # once, before two threads would queue on its lock
-        clusters = _bring_up_both(folder, wanted, current)
-    return SandboxInfo(
-        folder, clusters["source"], clusters["destination"], False, time.monotonic() - started
-    )
+        existing = {r: load_cluster(folder / r) for r in ROLES if current[r] is not None}
+        secure = _check_requested_security(folder, existing, secure)
+        running = all(current[r] is not None and current[r].running for r in ROLES)
+        if running:
+            _check_requested_ports(existing, wanted)
+            clusters = existing
+        else:
+            ensure_jars()  # once, before two threads would queue on its lock
+            clusters = _bring_up_both(folder, wanted, current, secure)
+        if secure:
+            # On every `up`: one that died between starting the brokers and this
+            # must not leave the linker without ACLs. Granting twice changes nothing.
+            for role in ROLES:
+                grant_link_acls(clusters[role], role)
+    seconds = 0.0 if running else time.monotonic() - started
+    return SandboxInfo(folder, clusters["source"], clusters["destination"], running, seconds)
 
 
 def status(folder: Path | None = None) -> SandboxStatus:
@@ -162,6 +185,43 @@ def _current_status(folder: Path) -> dict[str, ClusterStatus | None]:
     }
 
 
+def _check_requested_security(folder: Path, existing: dict[str, KafkaCluster], secure: bool | None) -> bool:
+    """Whether the sandbox is (to be) secured; refuses a change of an existing sandbox."""
+    have = {cluster.secure for cluster in existing.values()}
+    if len(have) > 1:
+        raise SandboxError(
+            f"the sandbox in {folder} has one secured and one plain cluster; "
+            "run `clusterlink sandbox down` and start it again"
+        )
+    if not have:
+        return bool(secure)
+    is_secure = have.pop()
+    if secure is not None and secure != is_secure:
+        what, flag = ("secured (SASL_SSL)", "without --secure") if is_secure else ("not secured", "with --secure")
+        raise SandboxError(
+            f"the sandbox in {folder} is {what}; run `clusterlink sandbox down` first to start it {flag}"
+        )
+    return is_secure
+
+
+def grant_link_acls(cluster: KafkaCluster, role: str, principal: str = f"User:{LINKER}",
+                    timeout: float = 30.0) -> None:
+    """Give `principal` (as the cluster's admin) the ACLs a link needs on its `role` cluster."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    if not cluster.secure:
+        raise SandboxError(f"the cluster in {cluster.folder} is not secured: it has no ACLs")
+    admin = AdminClient(cluster.client_config())
+    try:
+        for future in admin.create_acls(link_acls(role, principal), request_timeout=timeout).values():
+            future.result(timeout)
+    except KafkaException as exc:
+        raise SandboxError(
+            f"creating the ACLs of {principal} on the {role} cluster in {cluster.folder} failed: {exc}"
+        ) from exc
+
+
 def _check_requested_ports(clusters: dict[str, KafkaCluster], wanted: dict[str, int | None]) -> None:
     for role, port in wanted.items():
         have = clusters[role].nodes[0].port
@@ -173,7 +233,7 @@ def _check_requested_ports(clusters: dict[str, KafkaCluster], wanted: dict[str, 
 
 
 def _bring_up_both(
-    folder: Path, wanted: dict[str, int | None], current: dict[str, ClusterStatus | None]
+    folder: Path, wanted: dict[str, int | None], current: dict[str, ClusterStatus | None], secure: bool
 ) -> dict[str, KafkaCluster]:
     existing = {r: load_cluster(folder / r) for r in ROLES if current[r] is not None}
     _check_requested_ports(existing, {r: p for r, p in wanted.items() if r in existing})
@@ -187,7 +247,7 @@ def _bring_up_both(
     # Two JVMs start faster side by side than one after the other, even on 2 cores.
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {
-            role: pool.submit(_bring_up_one, folder / role, fresh_ports.get(role))
+            role: pool.submit(_bring_up_one, folder / role, fresh_ports.get(role), secure)
             for role in ROLES
         }
         errors = []
@@ -202,11 +262,11 @@ def _bring_up_both(
     return clusters
 
 
-def _bring_up_one(folder: Path, port: int | None) -> KafkaCluster:
+def _bring_up_one(folder: Path, port: int | None, secure: bool) -> KafkaCluster:
     if (folder / STATE_FILE).exists():
-        return resume_cluster(folder)  # restart stopped nodes with their data
+        return resume_cluster(folder)  # restart stopped nodes with their data (and security)
     assert port is not None
-    return start_cluster(folder, port)
+    return start_cluster(folder, port, secure=secure)
 
 
 def _require_free(role: str, port: int) -> None:
