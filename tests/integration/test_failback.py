@@ -55,3 +55,33 @@ def test_reverse_after_promote_copies_only_the_tail(service: Service, kafka_sour
     assert mirror.offset_fidelity == pb.EXACT
     # Only the tail went over the reverse link: nothing of the prefix was copied again.
     assert mirrored_records(service, b_to_a, topic) == 150
+
+
+def test_a_diverged_old_primary_fails_the_reverse_mirror_and_stays_untouched(
+    service: Service, kafka_source, kafka_destination
+):
+    """Failover while A still takes writes, then B takes writes: A's tail is not B's."""
+    a, b = kafka_source, kafka_destination
+    stub = service.stub()
+    topic = unique("diverged")
+    create_topic(a.bootstrap, topic, 2)
+    produce(a.bootstrap, topic, 300, 2)
+    a_to_b = create_link(stub, a.bootstrap, b.bootstrap)
+    forward = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+        parent=f"links/{a_to_b}", mirror_topic=pb.MirrorTopic(source_topic=topic))).name
+    wait_for("A -> B caught up", lambda: caught_up(stub, forward, a.bootstrap, topic, 2))
+    failed_over = stub.FailoverMirrorTopic(pb.FailoverMirrorTopicRequest(name=forward))
+    assert {p.partition: p.mirrored_source_offset for p in failed_over.partitions} == {0: 150, 1: 150}
+    produce(a.bootstrap, topic, 100, 2, start=300)   # A still took writes: 200 per partition
+    produce(b.bootstrap, topic, 50, 2, start=1000)   # B took others: 175 per partition
+    a_before = read_all(a.bootstrap, topic, 2)
+
+    b_to_a = create_link(stub, b.bootstrap, a.bootstrap)
+    reverse = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+        parent=f"links/{b_to_a}", mirror_topic_id=topic, mirror_topic=pb.MirrorTopic(source_topic=topic))).name
+    failed = wait_for("the reverse mirror FAILED", lambda: (lambda m: m if m.state == pb.MirrorTopic.FAILED else None)(
+        stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=reverse))))
+    assert "partition 0 diverges from the source at offset 150" in failed.reason, failed.reason
+    assert "50 record(s)" in failed.reason  # A's records from 150 on that B does not have
+    assert "copy them aside" in failed.reason
+    assert read_all(a.bootstrap, topic, 2) == a_before  # untouched

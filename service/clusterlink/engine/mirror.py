@@ -166,7 +166,7 @@ def _start_points(m: MirrorSpec, clusters: Clusters, src: Offsets, dst: Offsets,
     check_resume_points(
         clusters.reader(clusters.source, committed=True),
         clusters.reader(clusters.destination, committed=False),
-        m.source_topic, m.topic, dst, segments, clusters.timeout,
+        m.source_topic, m.topic, dst, src.high, segments, clusters.timeout,
     )
     states = {p: PartitionState.start(m.mirror_id, p, dst.high[p], segments.get(p, [])) for p in sorted(dst.high)}
     for p, st in states.items():
@@ -230,7 +230,7 @@ def resync_points(spec: MirrorSpec, clusters: Clusters, factory: progress.Factor
             clusters.reader(clusters.source, committed=True),
             clusters.reader(clusters.destination, committed=False),
             spec.source_topic, spec.topic, Offsets({p: dst.low[p] for p in grown}, grown),
-            segments, timeout,
+            src.high, segments, timeout,
         )
     gaps: dict[int, list[Segment]] = {}
     out: dict[int, tuple[int, list[Segment]]] = {}

@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from clusterlink.engine.segments import Segment, source_for_destination
+from clusterlink.engine.segments import Segment, destination_for_source, source_for_destination
 from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.reader import read_at
 
@@ -149,13 +149,70 @@ def check_resume_points(
     source_topic: str,
     topic: str,
     dst: Offsets,
+    src_high: dict[int, int],
     segments: dict[int, list[Segment]],
     timeout: float,
 ) -> None:
-    """Fails when the last record on the destination is not its source record."""
+    """Fails when the destination holds records that are not the source's.
+
+    The last record of each destination partition is compared with its
+    source record; a destination that reaches past the source's end is not
+    the source's either. Where they differ, the divergence point (the first
+    destination offset whose record is not the source's) is found by
+    bisecting the overlap and named in the error, with how many records the
+    destination holds from there on.
+    """
     probes = {p: dst.high[p] - 1 for p in dst.high if dst.high[p] > dst.low[p]}
     if not probes:
         return
+    past_end = {p for p, o in probes.items()
+                if source_for_destination(segments.get(p, []), o) >= src_high.get(p, 0)}
+    same = _same_records(src_config, dst_config, source_topic, topic,
+                         {p: o for p, o in probes.items() if p not in past_end}, segments, timeout)
+    diverged = past_end | {p for p, ok in same.items() if not ok}
+    if not diverged:
+        return
+    ends = {p: min(dst.high[p], destination_for_source(sorted(segments.get(p, []), key=lambda g: g.source_offset),
+                                                       src_high.get(p, 0))) for p in diverged}
+    points = find_divergence(src_config, dst_config, source_topic, topic,
+                             {p: (dst.low[p], max(dst.low[p], ends[p])) for p in diverged}, segments, timeout)
+    where = "; ".join(f"partition {p} diverges from the source at offset {d} (the destination holds "
+                      f"{dst.high[p] - d} record(s) from there on that are not the source's)"
+                      for p, d in sorted(points.items()))
+    raise FatalMirrorError(
+        f"destination topic {topic!r} was written outside the link: {where}; mirroring stopped so offsets never "
+        "shift. If those records matter, copy them aside; then fail over, or delete the destination topic and "
+        "create the mirror again"
+    )
+
+
+def find_divergence(
+    src_config: dict[str, Any], dst_config: dict[str, Any], source_topic: str, topic: str,
+    ranges: dict[int, tuple[int, int]], segments: dict[int, list[Segment]], timeout: float,
+) -> dict[int, int]:
+    """Per partition, the first destination offset in [low, high) whose record is not
+    the source's (high when all compare equal), by bisection: two histories that
+    parted stay apart. All partitions are probed together, one read per side per round."""
+    bounds = dict(ranges)
+    while True:
+        probes = {p: (lo + hi) // 2 for p, (lo, hi) in bounds.items() if lo < hi}
+        if not probes:
+            return {p: lo for p, (lo, _hi) in bounds.items()}
+        same = _same_records(src_config, dst_config, source_topic, topic, probes, segments, timeout)
+        for p, o in probes.items():
+            lo, hi = bounds[p]
+            bounds[p] = (o + 1, hi) if same[p] else (lo, o)
+
+
+def _same_records(
+    src_config: dict[str, Any], dst_config: dict[str, Any], source_topic: str, topic: str,
+    probes: dict[int, int], segments: dict[int, list[Segment]], timeout: float,
+) -> dict[int, bool]:
+    """Per partition: is the destination record at the probed offset its source record?
+    Where either side holds no record at exactly that offset (retention, compaction,
+    a filler), nothing can be told apart: True."""
+    if not probes:
+        return {}
     try:
         mirrored = read_at(dst_config, topic, probes, timeout)
     except KafkaException as exc:
@@ -165,16 +222,13 @@ def check_resume_points(
         originals = read_at(src_config, source_topic, wanted, timeout)
     except KafkaException as exc:
         raise SourceUnavailableError(f"cannot read source topic {source_topic!r}: {exc}") from exc
+    out = {}
     for p, dst_offset in probes.items():
         got, want = mirrored.get(p), originals.get(p)
         if got is None or got.offset() != dst_offset or is_filler(got):
-            continue
-        if want is None or want.offset() != wanted[p]:
-            continue  # the source no longer holds it (retention, compaction)
-        if record_identity(got) != record_identity(want):
-            raise FatalMirrorError(
-                f"destination topic {topic!r} partition {p} was written outside the link: "
-                f"the record at offset {dst_offset} differs from source offset {wanted[p]}; "
-                "mirroring stopped so offsets never shift. Fail over, or delete the "
-                "destination topic and create the mirror again"
-            )
+            out[p] = True
+        elif want is None or want.offset() != wanted[p]:
+            out[p] = True  # the source no longer holds it (retention, compaction)
+        else:
+            out[p] = record_identity(got) == record_identity(want)
+    return out
