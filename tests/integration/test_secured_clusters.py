@@ -126,3 +126,51 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
     wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, secure_source, topic, 1),
              timeout=90)
     assert read_all(secure_destination.config(), topic, 1) == read_all(secure_source.config(), topic, 1)
+
+
+def test_a_refused_delete_records_is_an_error_not_a_silent_filler(
+    service: Service, secure_source: SecureCluster, secure_destination: SecureCluster
+):
+    """A user without Delete on the destination's topics cannot move the log start:
+    the mirror must say so instead of leaving the filler readable under an exact mirror."""
+    from confluent_kafka.admin import (
+        AclOperation,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    from clusterlink.sandbox.security import link_acls
+
+    user, password = unique("nodelete"), "nodelete-password-1"
+    admin = secure_destination.admin()
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+    for fut in admin.alter_user_scram_credentials([UserScramCredentialUpsertion(user, info, password.encode())]).values():
+        fut.result(30)
+    grants = [b for b in link_acls("destination", f"User:{user}") if b.operation != AclOperation.DELETE]
+    for fut in admin.create_acls(grants).values():
+        fut.result(30)
+    destination = pb.ClusterConnection(
+        bootstrap_servers=secure_destination.bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+        sasl_username=user, sasl_password=password, ssl_ca_pem=secure_destination.ca_pem)
+
+    topic = unique("secure-trimmed")
+    create_topic(secure_source.config(), topic, 1)
+    produce(secure_source.config(), topic, 30, 1)
+    src_admin = secure_source.admin()
+    for future in src_admin.delete_records([TopicPartition(topic, 0, 10)]).values():
+        future.result(30)
+    stub = service.stub()
+    link = create_secure_link(stub, secure_source.connection("linker"), destination)
+    name = create_mirror(stub, link, topic)
+
+    def says_delete() -> pb.LinkTask | None:
+        tasks = stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks
+        task = next((t for t in tasks if t.name == f"mirrorTopics/{topic}"), None)
+        return task if task and "needs Delete on the destination topic" in task.last_error else None
+
+    wait_for("the mirror's task names the missing Delete", says_delete, timeout=90)
+    mirror = mirror_state(stub, name)
+    assert mirror.state == pb.MirrorTopic.PENDING, mirror
+    # The filler stays below the log start only while the trim is refused; nothing is mirrored on top of it.
+    assert end_offsets(secure_destination.config(), topic, 1)[0][1] == 10

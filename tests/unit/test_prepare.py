@@ -31,3 +31,21 @@ def test_translated_partitions_and_caught_up_ones_are_left_alone():
     src = Offsets(low={0: 500, 1: 200}, high={0: 900, 1: 900})
     dst = Offsets(low={0: 100, 1: 200}, high={0: 100, 1: 250})
     assert partitions_to_fill(src, dst, {0: [Segment(40, 30)]}, _never_called) == {}
+
+
+def test_filler_left_untrimmed_at_the_source_start_is_trimmed_again():
+    """Filled up to the source's log start, but DeleteRecords failed: the filler is still readable."""
+    src = Offsets(low={0: 10, 1: 10}, high={0: 30, 1: 30})
+    dst = Offsets(low={0: 0, 1: 10}, high={0: 10, 1: 10})
+
+    def last_is_filler(offsets):
+        assert offsets == {0: 9}  # partition 1 was trimmed: nothing to read
+        return {0: True}
+
+    assert partitions_to_fill(src, dst, {}, last_is_filler) == {0: 10}
+
+
+def test_real_records_up_to_the_source_start_are_kept():
+    src = Offsets(low={0: 10}, high={0: 30})
+    dst = Offsets(low={0: 0}, high={0: 10})  # the destination kept records the source's retention dropped
+    assert partitions_to_fill(src, dst, {}, lambda offsets: {0: False}) == {}

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.engine.segments import Segment, destination_for_source, source_for_destination
@@ -22,6 +22,7 @@ from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.reader import read_at
 
 FILLER_HEADER = "clusterlink.filler"
+_NEEDS_DELETE = "the link's user needs Delete on the destination topic (DeleteRecords)"
 _FILLER_HEADERS = [(FILLER_HEADER, b"1")]
 
 
@@ -67,20 +68,24 @@ def partitions_to_fill(
     """Partitions whose destination must be moved up to the source log start.
 
     That is every exact partition whose destination holds no real record
-    (it is empty, or it holds only filler from an interrupted run) while the
-    source log starts above the destination's end. Returns partition -> target.
+    while the source log starts above the destination's end (it is empty, or
+    it holds only filler from an interrupted run), or holds only filler up to
+    the source's log start (the trim failed). Returns partition -> target.
     """
     candidates = {
         p: dst.high[p]
         for p in src.low
-        if not segments.get(p) and src.low[p] > dst.high[p]
+        if not segments.get(p) and src.low[p] >= dst.high[p]
     }
     maybe_partial = {p: h - 1 for p, h in candidates.items() if dst.low[p] < h}
     filler = last_is_filler(maybe_partial) if maybe_partial else {}
+    # A destination holding only filler up to the source's log start was
+    # filled but not trimmed (DeleteRecords failed): it is trimmed again, so
+    # no filler stays readable under the mirror.
     return {
         p: src.low[p]
         for p in candidates
-        if dst.low[p] == dst.high[p] or filler.get(p, False)
+        if (dst.low[p] == dst.high[p] and src.low[p] > dst.high[p]) or filler.get(p, False)
     }
 
 
@@ -133,8 +138,17 @@ def fill_and_trim(
         kadmin.delete_records_before(dst_admin, topic, targets, timeout)
         if "delete" not in cleanup_policy:
             kadmin.set_topic_configs(dst_admin, topic, {"cleanup.policy": cleanup_policy}, timeout)
+        # Checked, not assumed: a refused DeleteRecords must not leave the
+        # filler readable under a mirror that looks exact.
+        low = kadmin.list_offsets(dst_admin, topic, list(targets), "earliest", timeout)
     except KafkaException as exc:
-        raise DestinationError(f"could not move the log start of {topic!r}: {exc}") from exc
+        refused = exc.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        raise DestinationError(f"could not move the log start of {topic!r}: {exc}"
+                               + (f"; {_NEEDS_DELETE}" if refused else "")) from exc
+    behind = {p: (low[p], t) for p, t in targets.items() if low[p] < t}
+    if behind:
+        raise DestinationError(f"could not move the log start of {topic!r} (partition -> (log start, wanted)): "
+                               f"{behind}; DeleteRecords did not take effect: {_NEEDS_DELETE}")
     for partition, target in targets.items():
         dst.low[partition] = dst.high[partition] = target
 
