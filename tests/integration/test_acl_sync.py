@@ -7,6 +7,8 @@ link); `admin` writes the ACLs on the source and reads the destination's.
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.request
 
 import pytest
@@ -119,6 +121,7 @@ def test_a_wrong_password_shows_authentication_error_in_the_links_tasks(
     service: Service, secure_source: SecureCluster, secure_destination: SecureCluster
 ):
     stub = service.stub()
+    seen, started = len(service.output), time.monotonic()
     filters = {"aclFilters": [{"resourceFilter": {"resourceType": "TOPIC"}, "accessFilter": {}}]}
     topic_filters = {"topicFilters": [{"name": unique("never"), "patternType": "PREFIXED"}]}
     link = create_link(stub, secure_source.connection("linker", password="not-the-password"),
@@ -136,3 +139,9 @@ def test_a_wrong_password_shows_authentication_error_in_the_links_tasks(
         t = wait_for(f"{name} in AUTHENTICATION_ERROR", lambda name=name: failed(name), timeout=90)
         assert "cannot log in to the source cluster" in t.last_error and secure_source.bootstrap in t.last_error
         assert "not-the-password" not in t.last_error
+
+    # The data path's client retries the login every second or so; its log lines
+    # are shown once a minute each, not once per retry.
+    lines = [re.sub(r"^\S+ \S+ |\d+(?:\.\d+)?", "", line) for line in service.output[seen:] if " kafka." in line]
+    minutes = 1 + int((time.monotonic() - started) // 60)
+    assert lines and len(lines) <= len(set(lines)) * minutes, lines

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.engine import make_url
 
     from clusterlink.api.server import build_server
+    from clusterlink.cli.log_repeats import RepeatFilter
     from clusterlink.metrics.exporter import build_metrics, serve_metrics
     from clusterlink.reconcile.runtimes import Reconciler
     from clusterlink.store.db import default_url, make_engine, owned_session_factory, upgrade
@@ -85,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # kafka-python logs every connection at INFO; its warnings still show.
+    # kafka-python logs every connection at INFO; its warnings still show,
+    # each kind once a minute (a broker down would repeat them every second).
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter("kafka."))
     try:
         security = _security(args)
     except (OSError, ValueError, IndexError) as exc:
