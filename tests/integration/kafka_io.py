@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
@@ -24,18 +26,27 @@ class Record:
     timestamp: int
 
 
+# A cluster as these helpers take it: a plaintext bootstrap address, or the
+# full confluent-kafka settings of a secured one (bootstrap.servers included).
+Cluster = str | Mapping[str, Any]
+
+
+def client_config(cluster: Cluster) -> dict[str, Any]:
+    return {"bootstrap.servers": cluster} if isinstance(cluster, str) else dict(cluster)
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def create_topic(bootstrap: Cluster, topic: str, partitions: int, config: dict[str, str] | None = None) -> None:
+    admin = AdminClient(client_config(bootstrap))
     admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})])[topic].result(30)
 
 
-def produce(bootstrap: str, topic: str, count: int, partitions: int, start: int = 0) -> None:
+def produce(bootstrap: Cluster, topic: str, count: int, partitions: int, start: int = 0) -> None:
     """Records with keys, values, headers and explicit timestamps; some nulls."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    producer = Producer({**client_config(bootstrap), "enable.idempotence": True, "linger.ms": 5})
     # Explicit, distinct timestamps in the past but inside the default
     # 7-day retention, so the brokers keep every record.
     base = int(time.time() * 1000) - 3_600_000
@@ -51,12 +62,12 @@ def produce(bootstrap: str, topic: str, count: int, partitions: int, start: int 
     assert producer.flush(60) == 0
 
 
-def read_all(bootstrap: str, topic: str, partitions: int, committed: bool = True) -> list[Record]:
+def read_all(bootstrap: Cluster, topic: str, partitions: int, committed: bool = True) -> list[Record]:
     """Every readable record of the topic, in (partition, offset) order."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     ends = end_offsets(bootstrap, topic, partitions)
     consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": unique("reader"), "enable.auto.commit": False,
+        **client_config(bootstrap), "group.id": unique("reader"), "enable.auto.commit": False,
         "isolation.level": "read_committed" if committed else "read_uncommitted",
         "auto.offset.reset": "earliest",
     })
@@ -87,8 +98,8 @@ def read_all(bootstrap: str, topic: str, partitions: int, committed: bool = True
     return sorted(out, key=lambda r: (r.partition, r.offset))
 
 
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("wm"),
+def end_offsets(bootstrap: Cluster, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
+    consumer = Consumer({**client_config(bootstrap), "group.id": unique("wm"),
                          "isolation.level": "read_uncommitted"})
     try:
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
@@ -123,7 +134,7 @@ def create_mirror(stub: pb_grpc.ClusterLinkServiceStub, link_id: str, topic: str
     return mirror.name
 
 
-def caught_up(stub: pb_grpc.ClusterLinkServiceStub, name: str, source: str, topic: str,
+def caught_up(stub: pb_grpc.ClusterLinkServiceStub, name: str, source: Cluster, topic: str,
               partitions: int) -> pb.MirrorTopic | None:
     """The mirror when every partition's status shows lag 0 at the source's current end."""
     mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))

@@ -14,7 +14,16 @@ import pytest
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.service import Service, wait_for
-from tests.integration.kafka_io import caught_up, create_link, create_topic, end_offsets, produce, read_all, unique
+from tests.integration.kafka_io import (
+    caught_up,
+    create_link,
+    create_mirror,
+    create_topic,
+    end_offsets,
+    produce,
+    read_all,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +36,20 @@ def mirrored_records(service: Service, link: str, topic: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def mirrored_a_to_b(stub, a, b, topic: str, records: int) -> str:
+    """`topic` on A with `records` records over 2 partitions, mirrored A -> B up to lag 0; the mirror's name."""
+    create_topic(a.bootstrap, topic, 2)
+    produce(a.bootstrap, topic, records, 2)
+    forward = create_mirror(stub, create_link(stub, a.bootstrap, b.bootstrap), topic)
+    wait_for("A -> B caught up", lambda: caught_up(stub, forward, a.bootstrap, topic, 2))
+    return forward
+
+
 def test_reverse_after_promote_copies_only_the_tail(service: Service, kafka_source, kafka_destination):
     a, b = kafka_source, kafka_destination
     stub = service.stub()
     topic = unique("ledger")
-    create_topic(a.bootstrap, topic, 2)
-    produce(a.bootstrap, topic, 400, 2)
-
-    a_to_b = create_link(stub, a.bootstrap, b.bootstrap)
-    forward = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
-        parent=f"links/{a_to_b}", mirror_topic=pb.MirrorTopic(source_topic=topic))).name
-    wait_for("A -> B caught up", lambda: caught_up(stub, forward, a.bootstrap, topic, 2))
+    forward = mirrored_a_to_b(stub, a, b, topic, 400)
     stub.PromoteMirrorTopic(pb.PromoteMirrorTopicRequest(name=forward))
     wait_for("promoted", lambda: stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=forward)).state
              == pb.MirrorTopic.PROMOTED)
@@ -64,12 +76,7 @@ def test_a_diverged_old_primary_fails_the_reverse_mirror_and_stays_untouched(
     a, b = kafka_source, kafka_destination
     stub = service.stub()
     topic = unique("diverged")
-    create_topic(a.bootstrap, topic, 2)
-    produce(a.bootstrap, topic, 300, 2)
-    a_to_b = create_link(stub, a.bootstrap, b.bootstrap)
-    forward = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
-        parent=f"links/{a_to_b}", mirror_topic=pb.MirrorTopic(source_topic=topic))).name
-    wait_for("A -> B caught up", lambda: caught_up(stub, forward, a.bootstrap, topic, 2))
+    forward = mirrored_a_to_b(stub, a, b, topic, 300)
     failed_over = stub.FailoverMirrorTopic(pb.FailoverMirrorTopicRequest(name=forward))
     assert {p.partition: p.mirrored_source_offset for p in failed_over.partitions} == {0: 150, 1: 150}
     produce(a.bootstrap, topic, 100, 2, start=300)   # A still took writes: 200 per partition

@@ -15,9 +15,9 @@ from confluent_kafka.admin import ConfigResource
 from google.protobuf import field_mask_pb2
 
 from clusterlink.v1 import clusterlink_pb2 as pb
-from tests.fixtures.secure_kafka import SecureCluster, create_topic, end_offsets, produce, read_all
+from tests.fixtures.secure_kafka import SecureCluster
 from tests.fixtures.service import Service, mirror_state, wait_for
-from tests.integration.kafka_io import unique
+from tests.integration.kafka_io import caught_up, create_mirror, create_topic, end_offsets, produce, read_all, unique
 
 pytestmark = pytest.mark.integration
 
@@ -28,22 +28,6 @@ def create_secure_link(stub, source: pb.ClusterConnection, destination: pb.Clust
     stub.CreateLink(pb.CreateLinkRequest(link_id=link_id, link=pb.Link(
         source=source, destination=destination, config=config or {})))
     return link_id
-
-
-def create_mirror(stub, link_id: str, topic: str) -> str:
-    return stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
-        parent=f"links/{link_id}", mirror_topic=pb.MirrorTopic(source_topic=topic))).name
-
-
-def caught_up(stub, name: str, source: SecureCluster, topic: str, partitions: int) -> pb.MirrorTopic | None:
-    """The mirror once every partition shows lag 0 at the source's current end."""
-    mirror = mirror_state(stub, name)
-    if mirror.state != pb.MirrorTopic.ACTIVE or len(mirror.partitions) != partitions:
-        return None
-    ends = end_offsets(source.config(), topic, partitions)
-    if any(p.lag != 0 or p.source_end_offset < ends[p.partition][1] for p in mirror.partitions):
-        return None
-    return mirror
 
 
 def committed(cluster: SecureCluster, group: str) -> dict[tuple[str, int], int]:
@@ -73,9 +57,9 @@ def test_mirror_through_secured_clusters_as_linker(service: Service, secure_sour
                               config={"consumer.offset.sync.enable": "true", "consumer.offset.sync.ms": "1000",
                                       "consumer.offset.group.filters": json.dumps(filters)})
     name = create_mirror(stub, link, topic)
-    wait_for("mirror caught up", lambda: caught_up(stub, name, secure_source, topic, 2), timeout=120)
+    wait_for("mirror caught up", lambda: caught_up(stub, name, secure_source.config(), topic, 2), timeout=120)
     produce(secure_source.config(), topic, 300, 2, start=600)  # live traffic on the running mirror
-    mirror = wait_for("mirror caught up again", lambda: caught_up(stub, name, secure_source, topic, 2))
+    mirror = wait_for("mirror caught up again", lambda: caught_up(stub, name, secure_source.config(), topic, 2))
 
     source = read_all(secure_source.config(), topic, 2)
     mirrored = read_all(secure_destination.config(), topic, 2)
@@ -123,7 +107,7 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
     stub.UpdateLink(pb.UpdateLinkRequest(
         link=pb.Link(name=f"links/{link}", source=secure_source.connection("linker")),
         update_mask=field_mask_pb2.FieldMask(paths=["source.sasl_password"])))
-    wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, secure_source, topic, 1),
+    wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, secure_source.config(), topic, 1),
              timeout=90)
     assert read_all(secure_destination.config(), topic, 1) == read_all(secure_source.config(), topic, 1)
 

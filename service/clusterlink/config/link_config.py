@@ -53,38 +53,18 @@ def _prefix(value: str) -> str | None:
     return None
 
 
-def _group_filters(value: str) -> str | None:
-    if not value:
+def _filters(parse: Callable[[str], object]) -> Callable[[str], str | None]:
+    """A check for a filter key: empty, or a value `parse` accepts."""
+    def check(value: str) -> str | None:
+        if not value:
+            return None
+        try:
+            parse(value)
+        except filters.FilterError as exc:
+            return str(exc)
         return None
-    try:
-        filters.parse(value, "groupFilters")
-    except filters.FilterError as exc:
-        return str(exc)
-    return None
 
-
-def _topic_filters(value: str) -> str | None:
-    if not value:
-        return None
-    try:
-        filters.parse(value, "topicFilters")
-    except filters.FilterError as exc:
-        return str(exc)
-    return None
-
-
-def _acl_filters(value: str) -> str | None:
-    if not value:
-        return None
-    try:
-        filters.parse_acl_filters(value)
-    except filters.FilterError as exc:
-        return str(exc)
-    return None
-
-
-def _config_keys(value: str) -> str | None:
-    return topic_configs.key_problem(value)
+    return check
 
 
 def _group_prefix(value: str) -> str | None:
@@ -211,7 +191,7 @@ KNOBS: dict[str, Knob] = {
             "patternType LITERAL (\"*\" alone means all), PREFIXED or GLOB; filterType INCLUDE or "
             "EXCLUDE; any case; a group passes when an INCLUDE matches and no EXCLUDE does. Required "
             "when consumer.offset.sync.enable is true.",
-            _group_filters,
+            _filters(lambda value: filters.parse(value, "groupFilters")),
             max_len=16384,
         ),
         Knob(
@@ -246,7 +226,7 @@ KNOBS: dict[str, Knob] = {
             '{"topicFilters":[{"name":"orders.","patternType":"PREFIXED","filterType":"INCLUDE"}]}; '
             "same rules as consumer.offset.group.filters. Required when "
             "auto.create.mirror.topics.enable is true.",
-            _topic_filters,
+            _filters(lambda value: filters.parse(value, "topicFilters")),
             max_len=16384,
         ),
         Knob(
@@ -275,7 +255,7 @@ KNOBS: dict[str, Knob] = {
             "Comma-separated topic config keys synced on top of the default set ("
             + ", ".join(topic_configs.DEFAULT_SYNCED) + "). Never synced: "
             + ", ".join(topic_configs.NEVER_SYNCED) + ".",
-            _config_keys,
+            topic_configs.key_problem,
             max_len=4096,
         ),
         Knob(
@@ -283,7 +263,7 @@ KNOBS: dict[str, Knob] = {
             "",
             "Comma-separated topic config keys taken out of the synced set: the mirror keeps its own "
             "value for them.",
-            _config_keys,
+            topic_configs.key_problem,
             max_len=4096,
         ),
         Knob(
@@ -304,7 +284,7 @@ KNOBS: dict[str, Knob] = {
             '"User:alice","host":"*","operation":"ANY","permissionType":"ANY"}}]}. Each filter is a Kafka ACL '
             "binding filter; a missing field matches any value; enums in any case. Required when "
             "acl.sync.enable is true.",
-            _acl_filters,
+            _filters(filters.parse_acl_filters),
             max_len=16384,
         ),
         Knob(

@@ -171,21 +171,4 @@ def set_topic_configs_many(
     admin: AdminClient, configs: dict[str, dict[str, str]], timeout: float
 ) -> dict[str, KafkaException | None]:
     """`set_topic_configs` for several topics in one request; per topic the error, if any."""
-    resources = {
-        topic: ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
-            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
-            for name, value in values.items()
-        ])
-        for topic, values in configs.items()
-    }
-    if not resources:
-        return {}
-    futures = admin.incremental_alter_configs(list(resources.values()), request_timeout=timeout)
-    out: dict[str, KafkaException | None] = {}
-    for topic, resource in resources.items():
-        try:
-            futures[resource].result(timeout=timeout)
-            out[topic] = None
-        except KafkaException as exc:
-            out[topic] = exc
-    return out
+    return alter_topic_configs_many(admin, {topic: (values, []) for topic, values in configs.items()}, timeout)

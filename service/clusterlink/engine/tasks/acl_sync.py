@@ -17,7 +17,8 @@ ACLs and with the ones this link created (the store's link_acls rows):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from typing import Any
+from dataclasses import astuple, dataclass, replace
 
 from confluent_kafka.admin import (
     AclBinding,
@@ -91,13 +92,6 @@ class Report:
         return f"manages {self.managed} ACL(s) on the destination; created {self.created}, deleted {self.deleted}"
 
 
-def _filter_of(f: AclFilter) -> AclBindingFilter:
-    return AclBindingFilter(
-        ResourceType[_FROM_KAFKA.get(f.resource_type, f.resource_type)], f.name,
-        ResourcePatternType[f.pattern_type], f.principal, f.host,
-        AclOperation[f.operation], AclPermissionType[f.permission_type])
-
-
 _EVERYTHING = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
                                AclOperation.ANY, AclPermissionType.ANY)
 
@@ -108,10 +102,11 @@ def _binding_of(acl: AclBinding) -> Binding:
                    acl.host, acl.operation.name, acl.permission_type.name)
 
 
-def _fields(b: Binding) -> tuple:
-    return (ResourceType[_FROM_KAFKA.get(b.resource_type, b.resource_type)], b.resource_name,
-            ResourcePatternType[b.pattern_type], b.principal, b.host,
-            AclOperation[b.operation], AclPermissionType[b.permission_type])
+def _fields(acl: Binding | AclFilter) -> tuple:
+    """librdkafka's arguments for a binding or a filter (both list their fields in Kafka's order)."""
+    kind, name, pattern, principal, host, operation, permission = astuple(acl)
+    return (ResourceType[_FROM_KAFKA.get(kind, kind)], name, ResourcePatternType[pattern], principal, host,
+            AclOperation[operation], AclPermissionType[permission])
 
 
 @dataclass
@@ -128,15 +123,16 @@ class AclSync:
     def run(self) -> Report:
         source: set[Binding] = set()
         for f in self.acl_filters:
-            source |= self._describe(self.src_admin, _filter_of(f), "source")
+            source |= self._describe(self.src_admin, AclBindingFilter(*_fields(f)), "source")
         destination = self._describe(self.dst_admin, _EVERYTHING, "destination")
         ours = self.managed()
         todo = plan(source, destination, ours, self.prefix)
         if todo.create:
             self.record(todo.create)
-            self._create(sorted(todo.create))
+            self._on_destination(self.dst_admin.create_acls, [AclBinding(*_fields(b)) for b in sorted(todo.create)])
         if todo.delete:
-            self._delete(sorted(todo.delete))
+            self._on_destination(self.dst_admin.delete_acls,
+                                 [AclBindingFilter(*_fields(b)) for b in sorted(todo.delete)])
         if todo.delete or todo.forget:
             self.forget(todo.delete | todo.forget)
         managed = (ours | todo.create) - todo.delete - todo.forget
@@ -149,18 +145,10 @@ class AclSync:
             raise SideError(side, exc) from exc
         return {_binding_of(acl) for acl in found or []}
 
-    def _create(self, bindings: list[Binding]) -> None:
+    def _on_destination(self, call: Callable[..., dict[Any, Any]], requests: list[Any]) -> None:
+        """create_acls or delete_acls, waiting for every answer."""
         try:
-            futures = self.dst_admin.create_acls([AclBinding(*_fields(b)) for b in bindings], request_timeout=self.timeout)
-            for fut in futures.values():
-                fut.result(self.timeout)
-        except ADMIN_ERRORS as exc:
-            raise SideError("destination", exc) from exc
-
-    def _delete(self, bindings: list[Binding]) -> None:
-        try:
-            futures = self.dst_admin.delete_acls([AclBindingFilter(*_fields(b)) for b in bindings], request_timeout=self.timeout)
-            for fut in futures.values():
+            for fut in call(requests, request_timeout=self.timeout).values():
                 fut.result(self.timeout)
         except ADMIN_ERRORS as exc:
             raise SideError("destination", exc) from exc

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import topic_configs
+from clusterlink.engine.tasks import shown
 from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 from clusterlink.kafka import admin as kadmin
 
@@ -30,8 +31,7 @@ class Report:
     def message(self) -> str:
         text = f"{self.topics} mirror topic(s) in sync"
         if self.changed:
-            text += "; changed " + "; ".join(self.changed[:10]) + (
-                f" and {len(self.changed) - 10} more" if len(self.changed) > 10 else "")
+            text += "; changed " + shown(self.changed, "; ")
         return text
 
 

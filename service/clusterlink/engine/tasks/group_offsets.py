@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import filters as name_filters
 from clusterlink.engine.segments import Segment, destination_for_source
+from clusterlink.engine.tasks import shown
 from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 
 TASK_NAME = "ConsumerOffsetSync"
@@ -81,9 +82,7 @@ class RunReport:
     def message(self) -> str:
         text = f"synced {self.groups} group(s), {self.partitions} partition offset(s)"
         if self.left_alone:
-            names = ", ".join(self.left_alone[:10]) + (f" and {len(self.left_alone) - 10} more"
-                                                      if len(self.left_alone) > 10 else "")
-            text += f"; left alone (active members on the destination): {names}"
+            text += f"; left alone (active members on the destination): {shown(self.left_alone)}"
         return text
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from confluent_kafka.admin import AdminClient
 
 from clusterlink.config import filters as name_filters
+from clusterlink.engine.tasks import shown
 from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 
 TASK_NAME = "AutoCreateMirrorTopics"
@@ -76,9 +77,7 @@ class Report:
     def message(self) -> str:
         text = f"{self.mirrored} source topic(s) mirrored on this link"
         if self.created:
-            shown = ", ".join(self.created[:10]) + (f" and {len(self.created) - 10} more"
-                                                   if len(self.created) > 10 else "")
-            text += f"; created mirror topic(s) {shown}"
+            text += f"; created mirror topic(s) {shown(self.created)}"
         if self.skipped:
             text += "; not created: " + "; ".join(self.skipped[:5])
         return text
