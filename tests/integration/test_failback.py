@@ -76,19 +76,80 @@ def test_a_diverged_old_primary_fails_the_reverse_mirror_and_stays_untouched(
     a, b = kafka_source, kafka_destination
     stub = service.stub()
     topic = unique("diverged")
-    forward = mirrored_a_to_b(stub, a, b, topic, 300)
-    failed_over = stub.FailoverMirrorTopic(pb.FailoverMirrorTopicRequest(name=forward))
-    assert {p.partition: p.mirrored_source_offset for p in failed_over.partitions} == {0: 150, 1: 150}
-    produce(a.bootstrap, topic, 100, 2, start=300)   # A still took writes: 200 per partition
-    produce(b.bootstrap, topic, 50, 2, start=1000)   # B took others: 175 per partition
-    a_before = read_all(a.bootstrap, topic, 2)
+    a_before, b_to_a = diverged_pair(stub, a, b, topic)
 
-    b_to_a = create_link(stub, b.bootstrap, a.bootstrap)
     reverse = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
         parent=f"links/{b_to_a}", mirror_topic_id=topic, mirror_topic=pb.MirrorTopic(source_topic=topic))).name
     failed = wait_for("the reverse mirror FAILED", lambda: (lambda m: m if m.state == pb.MirrorTopic.FAILED else None)(
         stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=reverse))))
     assert "partition 0 diverges from the source at offset 150" in failed.reason, failed.reason
     assert "50 record(s)" in failed.reason  # A's records from 150 on that B does not have
-    assert "copy them aside" in failed.reason
+    assert "create it again with restore" in failed.reason and "--restore" in failed.reason
     assert read_all(a.bootstrap, topic, 2) == a_before  # untouched
+    assert not failed.HasField("restore")
+
+
+def diverged_pair(stub, a, b, topic: str) -> tuple[list, str]:
+    """A -> B failed over at 150 per partition while A took 50 more per partition and B
+    25 others: A's records past 150 are not B's. A's records before, and the B -> A link."""
+    forward = mirrored_a_to_b(stub, a, b, topic, 300)
+    failed_over = stub.FailoverMirrorTopic(pb.FailoverMirrorTopicRequest(name=forward))
+    # The last mirrored offsets, which the divergence point is checked against.
+    assert {p.partition: p.mirrored_source_offset for p in failed_over.partitions} == {0: 150, 1: 150}
+    produce(a.bootstrap, topic, 100, 2, start=300)
+    produce(b.bootstrap, topic, 50, 2, start=1000)
+    return read_all(a.bootstrap, topic, 2), create_link(stub, b.bootstrap, a.bootstrap)
+
+
+def restore_request(link: str, topic: str, validate_only: bool = False) -> pb.CreateMirrorTopicRequest:
+    return pb.CreateMirrorTopicRequest(
+        parent=f"links/{link}", mirror_topic_id=topic, validate_only=validate_only,
+        mirror_topic=pb.MirrorTopic(source_topic=topic, restore=pb.Restore(enabled=True)))
+
+
+def set_aside_counts(mirror: pb.MirrorTopic) -> dict[int, tuple[int, int, int]]:
+    return {s.partition: (s.divergence_offset, s.end_offset, s.records) for s in mirror.restore.partitions}
+
+
+def test_restore_sets_the_diverged_records_aside_then_mirrors_with_equal_offsets(
+    service: Service, kafka_source, kafka_destination
+):
+    a, b = kafka_source, kafka_destination
+    stub = service.stub()
+    topic = unique("restored")
+    a_before, b_to_a = diverged_pair(stub, a, b, topic)
+
+    dry = stub.CreateMirrorTopic(restore_request(b_to_a, topic, validate_only=True))
+    assert set_aside_counts(dry) == {0: (150, 200, 50), 1: (150, 200, 50)}
+    assert dry.restore.set_aside_topic == f"{topic}.diverged"
+    with pytest.raises(Exception):  # the dry run created nothing
+        stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=dry.name))
+
+    reverse = stub.CreateMirrorTopic(restore_request(b_to_a, topic)).name
+    wait_for("B -> A caught up", lambda: caught_up(stub, reverse, b.bootstrap, topic, 2), timeout=120)
+    mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=reverse))
+    assert mirror.restore.state == pb.Restore.DONE
+    assert set_aside_counts(mirror) == set_aside_counts(dry)  # the dry run predicted it exactly
+
+    # A's own records are all in the side topic, with their original offsets and timestamps.
+    side = read_all(a.bootstrap, f"{topic}.diverged", 2)
+    diverged = [r for r in a_before if r.offset >= 150]
+    assert [(r.partition, r.key, r.value, r.timestamp) for r in side] == \
+        [(r.partition, r.key, r.value, r.timestamp) for r in diverged]
+    assert [dict(r.headers)["clusterlink.original.offset"] for r in side] == [str(r.offset).encode() for r in diverged]
+    assert [tuple(h for h in r.headers if h[0] != "clusterlink.original.offset") for r in side] == \
+        [r.headers for r in diverged]
+    # A's topic now equals B's, record by record and offset by offset.
+    assert read_all(a.bootstrap, topic, 2) == read_all(b.bootstrap, topic, 2)
+    assert end_offsets(a.bootstrap, topic, 2) == end_offsets(b.bootstrap, topic, 2)
+
+    # Asking again after success is harmless: nothing to set aside, nothing copied twice.
+    stub.DeleteMirrorTopic(pb.DeleteMirrorTopicRequest(name=reverse))
+    wait_for("deleted", lambda: not [m for m in stub.ListMirrorTopics(
+        pb.ListMirrorTopicsRequest(parent=f"links/{b_to_a}")).mirror_topics])
+    assert not stub.CreateMirrorTopic(restore_request(b_to_a, topic, validate_only=True)).restore.partitions
+    again = stub.CreateMirrorTopic(restore_request(b_to_a, topic)).name
+    done = wait_for("B -> A again", lambda: caught_up(stub, again, b.bootstrap, topic, 2))
+    assert done.restore.state == pb.Restore.DONE and not done.restore.partitions
+    assert read_all(a.bootstrap, f"{topic}.diverged", 2) == side
+    assert read_all(a.bootstrap, topic, 2) == read_all(b.bootstrap, topic, 2)

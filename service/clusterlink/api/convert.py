@@ -150,11 +150,23 @@ def mirror_topic_to_pb(row: m.MirrorTopic, link_id: str, partitions: Iterable[m.
         max_lag=max((p.lag or 0 for p in parts), default=0),
         offset_fidelity=topic_fidelity(parts),
         etag=v.etag(row.version),
+        restore=restore_to_pb(row),
     )
     _set_time(msg, "create_time", row.create_time)
     _set_time(msg, "update_time", row.update_time)
     _set_time(msg, "status_time", row.status_time)
     return msg
+
+
+def restore_to_pb(row: m.MirrorTopic) -> pb.Restore | None:
+    if not row.restore_enabled:
+        return None
+    return pb.Restore(
+        enabled=True,
+        set_aside_topic=row.set_aside_topic,
+        state=_enum(pb.Restore.State, row.restore_state),
+        partitions=[pb.SetAside(**p) for p in sorted(row.restore_partitions or [], key=lambda p: p["partition"])],
+    )
 
 
 def segment_to_pb(row: m.TranslationSegment) -> pb.TranslationSegment:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
+from confluent_kafka import KafkaException
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +22,10 @@ from clusterlink.api import validation as v
 from clusterlink.engine.segments import Segment, destination_for_source
 from clusterlink.api.store_ops import load_link, load_mirror_topic, sortable
 from clusterlink.config import link_config
+from clusterlink.engine import restore
+from clusterlink.engine.prepare import DestinationError, FatalMirrorError, SourceUnavailableError
+from clusterlink.kafka.clients import Connection
+from clusterlink.store.secrets import SecretBox
 from clusterlink.store import lifecycle
 from clusterlink.store import models as m
 from clusterlink.v1 import clusterlink_pb2 as pb
@@ -78,13 +84,52 @@ def create_mirror_topic(session: Session, req: pb.CreateMirrorTopicRequest) -> p
         raise errors.already_exists(
             f"mirror topic {name!r} already exists (mirroring source topic {existing.source_topic!r})"
         )
-    row = m.new_mirror_topic(link.id, topic, source_topic)
+    restore = req.mirror_topic.restore
+    set_aside = ""
+    if restore.enabled:
+        set_aside = restore.set_aside_topic or f"{topic}.diverged"
+        problem = v.topic_problem(set_aside)
+        if problem:
+            where = "restore.set_aside_topic" if restore.set_aside_topic else \
+                f"restore.set_aside_topic: the default name {v.shown(set_aside)}"
+            raise errors.invalid(f"{where} {problem}; set restore.set_aside_topic ({v.TOPIC_RULE})")
+        if set_aside == topic:
+            raise errors.invalid(f"restore.set_aside_topic {v.shown(set_aside)} is the mirror topic itself; "
+                                 "name a topic of its own (default: the mirror topic followed by '.diverged')")
+    elif restore.set_aside_topic:
+        raise errors.invalid("restore.set_aside_topic is set but restore.enabled is false; "
+                             "set restore.enabled to ask for a restore, or leave the side topic out")
+    row = m.new_mirror_topic(link.id, topic, source_topic, set_aside)
     session.add(row)
     try:
         session.flush()
     except IntegrityError:
         raise errors.Conflict(f"mirror topic {name!r} was created concurrently, or its link was deleted") from None
     return convert.mirror_topic_to_pb(row, link_id, [])
+
+
+def restore_preview(factory: Any, box: SecretBox, answer: pb.MirrorTopic) -> pb.MirrorTopic:
+    """The dry run of a restore: `answer` (a validated, rolled-back create) with what
+    would be set aside per partition, read from the link's clusters now."""
+    link_id, topic = v.parse_mirror_topic_name(answer.name, "name")
+    with factory() as session:
+        link = load_link(session, link_id)
+        source = Connection.from_store(link.source, box.open(link.source_secrets))
+        destination = Connection.from_store(link.destination, box.open(link.destination_secrets))
+        timeout = int(link_config.effective(dict(link.config or {}))["source.request.timeout.ms"]) / 1000
+    try:
+        parts = restore.preview(source, destination, answer.source_topic, topic, answer.restore.set_aside_topic,
+                                timeout)
+    except KafkaException as exc:
+        raise errors.ApiError(grpc.StatusCode.UNAVAILABLE,
+                              f"the dry run of the restore cannot read the clusters of link {link_id!r}: "
+                              f"{exc.args[0] if exc.args else exc}; retry when both clusters answer") from None
+    except (FatalMirrorError, DestinationError, SourceUnavailableError) as exc:
+        raise errors.failed_precondition(f"the dry run of the restore cannot go on: {exc}") from None
+    out = pb.MirrorTopic()
+    out.CopyFrom(answer)
+    out.restore.partitions.extend(pb.SetAside(**r) for r in restore.rows(parts))
+    return out
 
 
 def get_mirror_topic(session: Session, req: pb.GetMirrorTopicRequest) -> pb.MirrorTopic:

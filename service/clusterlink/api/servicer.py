@@ -134,11 +134,14 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
     def CreateMirrorTopic(
         self, request: pb.CreateMirrorTopicRequest, context: grpc.ServicerContext
     ) -> pb.MirrorTopic:
-        return self._write(
+        answer = self._write(
             f"CreateMirrorTopic {v.shown(request.parent)} source_topic={v.shown(request.mirror_topic.source_topic)}",
             lambda s: mirror_topics.create_mirror_topic(s, request),
             request.validate_only,
         )
+        if request.validate_only and request.mirror_topic.restore.enabled:
+            return mirror_topics.restore_preview(self._factory, self._box, answer)
+        return answer
 
     @rpc
     def GetMirrorTopic(self, request: pb.GetMirrorTopicRequest, context: grpc.ServicerContext) -> pb.MirrorTopic:

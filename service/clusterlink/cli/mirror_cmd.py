@@ -75,10 +75,13 @@ def cmd_create(args: argparse.Namespace) -> int:
     parent = link_name(args.link)
     if args.name is not None and (not args.name or "/" in args.name):
         raise UsageError(f"invalid mirror topic name {shown(args.name)}")
+    if args.set_aside_topic is not None and not args.restore:
+        raise UsageError("--set-aside-topic needs --restore")
+    restore = pb.Restore(enabled=True, set_aside_topic=args.set_aside_topic or "") if args.restore else None
     request = pb.CreateMirrorTopicRequest(
         parent=parent,
         mirror_topic_id=args.name or "",
-        mirror_topic=pb.MirrorTopic(source_topic=args.source_topic),
+        mirror_topic=pb.MirrorTopic(source_topic=args.source_topic, restore=restore),
         validate_only=args.validate_only,
     )
     with connect(args) as client:
@@ -88,7 +91,21 @@ def cmd_create(args: argparse.Namespace) -> int:
     if mirror.state:
         text += f" (state {_state(mirror)})"
     _show(args, mirror, _validated(args, text))
+    if args.restore and args.output != "json":
+        print(_restore_text(args, mirror))
     return 0
+
+
+def _restore_text(args: argparse.Namespace, mirror: pb.MirrorTopic) -> str:
+    side = mirror.restore.set_aside_topic
+    if not args.validate_only:
+        return (f'restore: records written outside the link will be set aside in "{side}" before the destination '
+                "topic is replaced; follow it with `mirror describe`")
+    if not mirror.restore.partitions:
+        return "restore: the destination topic holds nothing that is not the source's; nothing would be set aside"
+    total = sum(s.records for s in mirror.restore.partitions)
+    return (f'restore would set aside {total} record(s) in "{side}", then replace the destination topic:\n\n'
+            + output.set_aside_table(mirror.restore))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -397,6 +414,18 @@ def register(subparsers: Any) -> None:
         "--name",
         metavar="MIRROR_NAME",
         help="the destination topic name (default: the link's mirror.topic.prefix + SOURCE_TOPIC)",
+    )
+    create.add_argument(
+        "--restore",
+        action="store_true",
+        help="failback: if the destination topic holds records that are not the source's, copy them to a side "
+        "topic, then replace the topic and mirror it from the source (with --validate-only: show what would be "
+        "set aside)",
+    )
+    create.add_argument(
+        "--set-aside-topic",
+        metavar="NAME",
+        help="with --restore: the side topic on the destination cluster (default: MIRROR_NAME.diverged)",
     )
 
     add_paging_arguments(

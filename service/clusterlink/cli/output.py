@@ -307,6 +307,13 @@ def partitions_table(partitions: Sequence[pb.PartitionStatus]) -> str:
     return render_table(("PARTITION", "SOURCE_START", "SOURCE_END", "MIRROR_END", "LAG", "FIDELITY"), rows)
 
 
+def set_aside_table(restore: pb.Restore) -> str:
+    """Per diverged partition, what a restore set aside (or, in a dry run, would)."""
+    rows = [(s.partition, s.divergence_offset, s.end_offset, s.records, restore.set_aside_topic, s.side_start_offset)
+            for s in sorted(restore.partitions, key=lambda s: s.partition)]
+    return render_table(("PARTITION", "DIVERGES_AT", "END", "RECORDS", "SIDE_TOPIC", "SIDE_START"), rows)
+
+
 def mirror_detail(mirror: pb.MirrorTopic) -> str:
     header = render_fields(
         [
@@ -322,6 +329,11 @@ def mirror_detail(mirror: pb.MirrorTopic) -> str:
             ("Updated", format_time(mirror, "update_time")),
         ]
     )
+    if mirror.restore.enabled:
+        header += "\n" + render_fields([("Restore", state_name(pb.Restore.State, mirror.restore.state)),
+                                        ("Set-aside topic", mirror.restore.set_aside_topic)])
+        if mirror.restore.partitions:
+            header += "\n\n" + set_aside_table(mirror.restore)
     if mirror.partitions:
         return header + "\n\n" + partitions_table(mirror.partitions)
     return header + "\n\nPartitions: none reported yet"

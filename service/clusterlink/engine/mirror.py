@@ -43,6 +43,8 @@ class MirrorSpec:
     mirror_id: int
     topic: str
     source_topic: str
+    # Set when the mirror was created with restore (engine.restore).
+    set_aside_topic: str = ""
 
     @property
     def task_name(self) -> str:

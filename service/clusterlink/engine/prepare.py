@@ -157,6 +157,53 @@ def record_identity(msg: Message) -> tuple[Any, ...]:
     return (msg.key(), msg.value(), msg.headers() or [], msg.timestamp()[1])
 
 
+class DivergenceError(FatalMirrorError):
+    """The destination holds records that are not the source's, from `points[p]` on.
+
+    `ends` are the destination's end offsets when it was found. A mirror
+    created with restore sets those records aside (engine.restore) instead of failing.
+    """
+
+    def __init__(self, message: str, points: dict[int, int], ends: dict[int, int]):
+        super().__init__(message)
+        self.points = points
+        self.ends = ends
+
+
+def divergence_points(
+    src_config: dict[str, Any],
+    dst_config: dict[str, Any],
+    source_topic: str,
+    topic: str,
+    dst: Offsets,
+    src_high: dict[int, int],
+    segments: dict[int, list[Segment]],
+    timeout: float,
+) -> dict[int, int]:
+    """Per partition whose destination holds records that are not the source's:
+    the first such destination offset. Empty when the destination is a prefix.
+
+    The last record of each destination partition is compared with its
+    source record; a destination that reaches past the source's end is not
+    the source's either. Where they differ, the divergence point is found by
+    bisecting the overlap.
+    """
+    probes = {p: dst.high[p] - 1 for p in dst.high if dst.high[p] > dst.low[p]}
+    if not probes:
+        return {}
+    past_end = {p for p, o in probes.items()
+                if source_for_destination(segments.get(p, []), o) >= src_high.get(p, 0)}
+    same = _same_records(src_config, dst_config, source_topic, topic,
+                         {p: o for p, o in probes.items() if p not in past_end}, segments, timeout)
+    diverged = past_end | {p for p, ok in same.items() if not ok}
+    if not diverged:
+        return {}
+    ends = {p: min(dst.high[p], destination_for_source(sorted(segments.get(p, []), key=lambda g: g.source_offset),
+                                                       src_high.get(p, 0))) for p in diverged}
+    return find_divergence(src_config, dst_config, source_topic, topic,
+                           {p: (dst.low[p], max(dst.low[p], ends[p])) for p in diverged}, segments, timeout)
+
+
 def check_resume_points(
     src_config: dict[str, Any],
     dst_config: dict[str, Any],
@@ -167,36 +214,21 @@ def check_resume_points(
     segments: dict[int, list[Segment]],
     timeout: float,
 ) -> None:
-    """Fails when the destination holds records that are not the source's.
-
-    The last record of each destination partition is compared with its
-    source record; a destination that reaches past the source's end is not
-    the source's either. Where they differ, the divergence point (the first
-    destination offset whose record is not the source's) is found by
-    bisecting the overlap and named in the error, with how many records the
-    destination holds from there on.
-    """
-    probes = {p: dst.high[p] - 1 for p in dst.high if dst.high[p] > dst.low[p]}
-    if not probes:
+    """Raises DivergenceError, naming each divergence point, when the destination
+    holds records that are not the source's."""
+    points = divergence_points(src_config, dst_config, source_topic, topic, dst, src_high, segments, timeout)
+    if not points:
         return
-    past_end = {p for p, o in probes.items()
-                if source_for_destination(segments.get(p, []), o) >= src_high.get(p, 0)}
-    same = _same_records(src_config, dst_config, source_topic, topic,
-                         {p: o for p, o in probes.items() if p not in past_end}, segments, timeout)
-    diverged = past_end | {p for p, ok in same.items() if not ok}
-    if not diverged:
-        return
-    ends = {p: min(dst.high[p], destination_for_source(sorted(segments.get(p, []), key=lambda g: g.source_offset),
-                                                       src_high.get(p, 0))) for p in diverged}
-    points = find_divergence(src_config, dst_config, source_topic, topic,
-                             {p: (dst.low[p], max(dst.low[p], ends[p])) for p in diverged}, segments, timeout)
     where = "; ".join(f"partition {p} diverges from the source at offset {d} (the destination holds "
                       f"{dst.high[p] - d} record(s) from there on that are not the source's)"
                       for p, d in sorted(points.items()))
-    raise FatalMirrorError(
+    raise DivergenceError(
         f"destination topic {topic!r} was written outside the link: {where}; mirroring stopped so offsets never "
-        "shift. If those records matter, copy them aside; then fail over, or delete the destination topic and "
-        "create the mirror again"
+        "shift and the destination topic is untouched. To keep those records and mirror the source, delete this "
+        "mirror topic (keeping its destination topic) and create it again with restore (CLI: mirror create "
+        "--restore; API: restore.enabled), which copies them to a side topic first and then replaces the "
+        "destination topic; or fail over instead",
+        points, {p: dst.high[p] for p in points},
     )
 
 

@@ -30,10 +30,12 @@ from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, Se
 from clusterlink.engine.datapath.partition import Phase
 from clusterlink.engine.prepare import (
     DestinationError,
+    DivergenceError,
     FatalMirrorError,
     SourceTopicMissingError,
     SourceUnavailableError,
 )
+from clusterlink.engine import restore
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
 from clusterlink.engine.tasks import acl_sync, config_sync, group_offsets, new_topics
@@ -394,6 +396,12 @@ class LinkRuntime:
         return 0.0 if self._to_prepare else IDLE
 
     def _prepare_failed(self, m: mirror_steps.MirrorSpec, exc: Exception) -> None:
+        if isinstance(exc, DivergenceError) and m.set_aside_topic \
+                and progress.read_restore(self.factory, m.mirror_id)[0] != restore.DONE:
+            # Asked for at creation, and done once: a destination written
+            # outside the link again later fails the mirror like any other.
+            self._start_restore(m, exc)
+            return
         outcome = classify(exc)
         log.log(logging.ERROR if outcome.traceback else logging.INFO,
                 "mirror %s/%s: prepare: %s", self.spec.name, m.topic, exc, exc_info=outcome.traceback)
@@ -402,6 +410,39 @@ class LinkRuntime:
             # Try this one again later, on its own schedule.
             self.scheduler.add(self._prepare_name(m.mirror_id), lambda: self._enqueue_prepare(m),
                                outcome.backoff or 1.0)
+
+    def _start_restore(self, m: mirror_steps.MirrorSpec, found: DivergenceError) -> None:
+        assert self.clusters is not None
+        log.info("mirror %s/%s: restoring: %s", self.spec.name, m.topic, found)
+        r = restore.Restorer(self.spec.name, m.topic, m.set_aside_topic, self.spec.destination,
+                             self.clusters.dst_admin, self.timeout)
+        first: list[DivergenceError | None] = [found]
+
+        def step() -> float | None:
+            if m.mirror_id not in self.mirrors:
+                r.close()
+                return None
+            try:
+                again = restore.advance(r, self.factory, m.mirror_id, first[0])
+            except FatalMirrorError as exc:
+                r.close()
+                self._fail(m, f"restore: {exc}")
+                return None
+            except (KafkaException, DestinationError, SourceUnavailableError) as exc:
+                log.info("mirror %s/%s: restore waits: %s", self.spec.name, m.topic, exc)
+                self._renew_admins_on_stale_epoch(exc)
+                progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, f"restore waits: {exc}")
+                r.close()  # the next try fences this one's transaction and re-reads the side topic
+                return 5.0
+            first[0] = None
+            if again is None:
+                self._enqueue_prepare(m)  # the topic is gone: prepared again, from the source
+                return None
+            state, parts = progress.read_restore(self.factory, m.mirror_id)
+            progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, restore.describe(state, parts,
+                                                                                             m.set_aside_topic))
+            return again
+        self.scheduler.add(f"restore/{m.mirror_id}", step)
 
     def _enqueue_prepare(self, m: mirror_steps.MirrorSpec) -> None:
         with self._lock:

@@ -39,7 +39,8 @@ _LEADER_NOT_READY = (
 def list_offsets(
     admin: AdminClient, topic: str, partitions: list[int], which: str, timeout: float
 ) -> dict[int, int]:
-    """`which` is "earliest" or "latest" (latest as read_committed sees it)."""
+    """`which` is "earliest", "latest" (the end as read_committed sees it) or "high"
+    (the high watermark, past open transactions)."""
     return list_offsets_many(admin, {topic: partitions}, which, timeout)[topic]
 
 
@@ -82,9 +83,8 @@ def list_offsets_many(
         return {}
     deadline = time.monotonic() + timeout
     while True:
-        futures = admin.list_offsets(
-            request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout
-        )
+        isolation = IsolationLevel.READ_UNCOMMITTED if which == "high" else IsolationLevel.READ_COMMITTED
+        futures = admin.list_offsets(request, isolation_level=isolation, request_timeout=timeout)
         try:
             out: dict[str, dict[int, int]] = {t: {} for t in partitions}
             for tp, fut in futures.items():

@@ -112,9 +112,10 @@ class Reconciler:
     def _mirror_specs(self, ids: set[int]) -> dict[int, MirrorSpec]:
         with self.factory() as session:
             rows = session.execute(
-                select(MirrorTopic.id, MirrorTopic.name, MirrorTopic.source_topic).where(MirrorTopic.id.in_(ids))
+                select(MirrorTopic.id, MirrorTopic.name, MirrorTopic.source_topic, MirrorTopic.set_aside_topic)
+                .where(MirrorTopic.id.in_(ids))
             ).all()
-        return {mid: MirrorSpec(mid, name, source) for mid, name, source in rows}
+        return {mid: MirrorSpec(mid, name, source, side) for mid, name, source, side in rows}
 
     def _start(self, link_id: int) -> None:
         with self.factory() as session:

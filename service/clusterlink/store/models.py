@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -85,6 +86,15 @@ class MirrorTopic(Base):
     create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
     update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
     status_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # Failback (engine.restore): asked for at creation; the runtime moves
+    # restore_state REQUESTED -> SETTING_ASIDE -> REPLACING -> DONE and keeps
+    # per partition what it set aside ({"partition", "divergence_offset",
+    # "end_offset", "records", "side_start_offset"}), so a restart resumes
+    # the step it was in and never sets a record aside twice.
+    restore_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    set_aside_topic: Mapped[str] = mapped_column(String(249), default="", server_default="")
+    restore_state: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    restore_partitions: Mapped[list[dict[str, int]] | None] = mapped_column(JSON, nullable=True)
 
     link: Mapped[Link] = relationship(back_populates="mirror_topics")
     partitions: Mapped[list[MirrorPartition]] = relationship(
@@ -95,11 +105,15 @@ class MirrorTopic(Base):
     )
 
 
-def new_mirror_topic(link_id: int, name: str, source_topic: str) -> MirrorTopic:
-    """A mirror topic row as it starts: PENDING, the reconciler starts it."""
+def new_mirror_topic(link_id: int, name: str, source_topic: str, set_aside_topic: str = "") -> MirrorTopic:
+    """A mirror topic row as it starts: PENDING, the reconciler starts it.
+
+    A `set_aside_topic` asks for a restore (failback) of a diverged destination."""
     now = utcnow()
     return MirrorTopic(link_id=link_id, name=name, source_topic=source_topic, state="PENDING", reason="",
-                       delete_destination_topic=False, version=1, create_time=now, update_time=now)
+                       delete_destination_topic=False, version=1, create_time=now, update_time=now,
+                       restore_enabled=bool(set_aside_topic), set_aside_topic=set_aside_topic,
+                       restore_state="REQUESTED" if set_aside_topic else "", restore_partitions=None)
 
 
 class MirrorPartition(Base):

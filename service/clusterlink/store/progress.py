@@ -121,6 +121,20 @@ def set_reason(factory: Factory, mirror_id: int, state: str, reason: str) -> Non
         )
 
 
+def read_restore(factory: Factory, mirror_id: int) -> tuple[str, list[dict[str, int]]]:
+    """The restore state of a mirror ("" when none was asked for) and what it set aside per partition."""
+    with factory() as session:
+        row = session.execute(select(MirrorTopic.restore_state, MirrorTopic.restore_partitions)
+                              .where(MirrorTopic.id == mirror_id)).one_or_none()
+    return (row[0], list(row[1] or [])) if row is not None else ("", [])
+
+
+def save_restore(factory: Factory, mirror_id: int, state: str, partitions: list[dict[str, int]]) -> None:
+    with transaction(factory) as session:
+        session.execute(update(MirrorTopic).where(MirrorTopic.id == mirror_id)
+                        .values(restore_state=state, restore_partitions=partitions))
+
+
 def load_link_segments(factory: Factory, mirror_ids: Iterable[int]) -> dict[int, dict[int, list[Segment]]]:
     """Segments of several mirrors in one query: mirror id -> partition -> segments.
 
@@ -308,6 +322,13 @@ def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> Non
             update(MirrorTopic)
             .where(MirrorTopic.id.in_(list(tasks)), MirrorTopic.state.in_(["PENDING", "SOURCE_UNAVAILABLE"]))
             .values(state="ACTIVE", reason="", version=MirrorTopic.version + 1, update_time=now)
+        )
+        # A restore asked for over a destination that needed none (it is a
+        # prefix of the source), or whose replaced topic now mirrors, is done.
+        session.execute(
+            update(MirrorTopic)
+            .where(MirrorTopic.id.in_(list(tasks)), MirrorTopic.restore_state.in_(["REQUESTED", "REPLACING"]))
+            .values(restore_state="DONE")
         )
         if session.get(Link, link_id) is None:
             return

@@ -144,7 +144,7 @@ class LinkTask(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[LinkTask.State, str]] = ..., last_error: _Optional[str] = ..., last_error_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., error_code: _Optional[_Union[LinkTask.ErrorCode, str]] = ..., last_success_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class MirrorTopic(_message.Message):
-    __slots__ = ("name", "source_topic", "state", "reason", "partitions", "max_lag", "offset_fidelity", "etag", "create_time", "update_time", "status_time")
+    __slots__ = ("name", "source_topic", "state", "reason", "partitions", "max_lag", "offset_fidelity", "etag", "create_time", "update_time", "status_time", "restore")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[MirrorTopic.State]
@@ -178,6 +178,7 @@ class MirrorTopic(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     STATUS_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FIELD_NUMBER: _ClassVar[int]
     name: str
     source_topic: str
     state: MirrorTopic.State
@@ -189,7 +190,46 @@ class MirrorTopic(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     status_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., source_topic: _Optional[str] = ..., state: _Optional[_Union[MirrorTopic.State, str]] = ..., reason: _Optional[str] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., max_lag: _Optional[int] = ..., offset_fidelity: _Optional[_Union[OffsetFidelity, str]] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., status_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    restore: Restore
+    def __init__(self, name: _Optional[str] = ..., source_topic: _Optional[str] = ..., state: _Optional[_Union[MirrorTopic.State, str]] = ..., reason: _Optional[str] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., max_lag: _Optional[int] = ..., offset_fidelity: _Optional[_Union[OffsetFidelity, str]] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., status_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., restore: _Optional[_Union[Restore, _Mapping]] = ...) -> None: ...
+
+class Restore(_message.Message):
+    __slots__ = ("enabled", "set_aside_topic", "state", "partitions")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[Restore.State]
+        REQUESTED: _ClassVar[Restore.State]
+        SETTING_ASIDE: _ClassVar[Restore.State]
+        REPLACING: _ClassVar[Restore.State]
+        DONE: _ClassVar[Restore.State]
+    STATE_UNSPECIFIED: Restore.State
+    REQUESTED: Restore.State
+    SETTING_ASIDE: Restore.State
+    REPLACING: Restore.State
+    DONE: Restore.State
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SET_ASIDE_TOPIC_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    set_aside_topic: str
+    state: Restore.State
+    partitions: _containers.RepeatedCompositeFieldContainer[SetAside]
+    def __init__(self, enabled: bool = ..., set_aside_topic: _Optional[str] = ..., state: _Optional[_Union[Restore.State, str]] = ..., partitions: _Optional[_Iterable[_Union[SetAside, _Mapping]]] = ...) -> None: ...
+
+class SetAside(_message.Message):
+    __slots__ = ("partition", "divergence_offset", "end_offset", "records", "side_start_offset")
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    DIVERGENCE_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    SIDE_START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    partition: int
+    divergence_offset: int
+    end_offset: int
+    records: int
+    side_start_offset: int
+    def __init__(self, partition: _Optional[int] = ..., divergence_offset: _Optional[int] = ..., end_offset: _Optional[int] = ..., records: _Optional[int] = ..., side_start_offset: _Optional[int] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
     __slots__ = ("partition", "source_log_start_offset", "source_end_offset", "mirror_end_offset", "lag", "offset_fidelity", "mirrored_source_offset", "reencoded_batches")
