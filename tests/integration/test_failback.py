@@ -7,6 +7,7 @@ are equal record by record with the same offsets.
 
 from __future__ import annotations
 
+import random
 import re
 import urllib.request
 
@@ -153,3 +154,63 @@ def test_restore_sets_the_diverged_records_aside_then_mirrors_with_equal_offsets
     assert done.restore.state == pb.Restore.DONE and not done.restore.partitions
     assert read_all(a.bootstrap, f"{topic}.diverged", 2) == side
     assert read_all(a.bootstrap, topic, 2) == read_all(b.bootstrap, topic, 2)
+
+
+def test_kill_9_during_a_restore_sets_every_record_aside_once(
+    fresh_database_url: str, tmp_path, kafka_source, kafka_destination
+):
+    """kill -9 of the service while it sets records aside (small transactions, so
+    many are open or committed when it dies) and while it replaces the topic."""
+    a, b = kafka_source, kafka_destination
+    rng = random.Random()
+    service = Service(db_url=fresh_database_url, workdir=tmp_path / "svc").start()
+    try:
+        stub = service.stub()
+        topic = unique("crashed")
+        forward = mirrored_a_to_b(stub, a, b, topic, 300)
+        stub.FailoverMirrorTopic(pb.FailoverMirrorTopicRequest(name=forward))
+        produce(a.bootstrap, topic, 6000, 2, start=300)   # 3,000 per partition set aside
+        produce(b.bootstrap, topic, 50, 2, start=10_000)
+        a_before = read_all(a.bootstrap, topic, 2)
+        b_to_a = create_link(stub, b.bootstrap, a.bootstrap, config={"restore.transaction.records": "150"})
+        reverse = stub.CreateMirrorTopic(restore_request(b_to_a, topic)).name
+
+        def restore_state() -> pb.Restore:
+            return stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=reverse)).restore
+
+        kills = 0
+        for phase in ("setting aside", "setting aside", "setting aside", "replacing"):
+            if phase == "setting aside":
+                # A random moment inside the copy: after a random number of records more.
+                target = sum(s.records for s in restore_state().partitions) + rng.randint(1, 1200)
+                progressed = wait_for("records set aside", lambda: restore_state().state == pb.Restore.SETTING_ASIDE
+                                      and sum(s.records for s in restore_state().partitions) >= target
+                                      or restore_state().state != pb.Restore.SETTING_ASIDE and
+                                      restore_state().state != pb.Restore.REQUESTED and "past", timeout=120)
+                if progressed == "past":
+                    break
+            else:
+                state = wait_for("replacing or done", lambda: restore_state().state in (pb.Restore.REPLACING,
+                                                                                          pb.Restore.DONE)
+                                 and restore_state().state, timeout=120)
+                if state != pb.Restore.REPLACING:
+                    break
+            service.kill()
+            kills += 1
+            service = Service(db_url=fresh_database_url, workdir=tmp_path / "svc").start()
+            stub = service.stub()
+        assert kills >= 3
+
+        wait_for("B -> A caught up", lambda: caught_up(stub, reverse, b.bootstrap, topic, 2), timeout=180)
+        mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=reverse))
+        assert mirror.restore.state == pb.Restore.DONE
+        assert set_aside_counts(mirror) == {0: (150, 3150, 3000), 1: (150, 3150, 3000)}
+        side = read_all(a.bootstrap, f"{topic}.diverged", 2)
+        diverged = [r for r in a_before if r.offset >= 150]
+        assert [(r.partition, dict(r.headers)["clusterlink.original.offset"], r.key, r.value, r.timestamp)
+                for r in side] == \
+            [(r.partition, str(r.offset).encode(), r.key, r.value, r.timestamp) for r in diverged]
+        assert read_all(a.bootstrap, topic, 2) == read_all(b.bootstrap, topic, 2)
+        assert end_offsets(a.bootstrap, topic, 2) == end_offsets(b.bootstrap, topic, 2)
+    finally:
+        service.stop()

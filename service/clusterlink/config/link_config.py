@@ -167,6 +167,13 @@ KNOBS: dict[str, Knob] = {
             _int_range(0, 60_000),
         ),
         Knob(
+            "restore.transaction.records",
+            "20000",
+            "Most records a restore (failback, mirror create --restore) sets aside in one Kafka "
+            "transaction. A restarted service re-copies at most this many.",
+            _int_range(1, 1_000_000),
+        ),
+        Knob(
             "mirror.status.interval.ms",
             "1000",
             "How often the link writes the status (offsets, lag) of all its mirror topics to the store, "

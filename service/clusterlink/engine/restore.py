@@ -45,8 +45,6 @@ from clusterlink.store import progress
 log = logging.getLogger(__name__)
 
 ORIGINAL_OFFSET_HEADER = "clusterlink.original.offset"
-# One transaction per step: bounded work for the link's scheduler.
-CHUNK_RECORDS = 20_000
 # The side topic keeps what it holds until a person deletes it: the records
 # carry their original, possibly old, timestamps, which time-based retention
 # would otherwise delete at once.
@@ -140,7 +138,9 @@ class Restorer:
     """Runs one mirror's restore in steps; the link's scheduler calls `step` until it returns True."""
 
     def __init__(self, link: str, topic: str, side_topic: str, destination: Connection, admin: LinkAdmin,
-                 timeout: float):
+                 timeout: float, chunk_records: int):
+        # One transaction per step: bounded work for the link's scheduler.
+        self.chunk_records = chunk_records
         self.topic, self.side_topic = topic, side_topic
         self._link, self._conn, self._admin, self._timeout = link, destination, admin, timeout
         self._producer: Producer | None = None
@@ -201,7 +201,7 @@ class Restorer:
             consumer.close()
 
     def copy_chunk(self, parts: list[SetAside]) -> bool:
-        """Sets aside up to CHUNK_RECORDS more records in one transaction; True when
+        """Sets aside up to `chunk_records` more records in one transaction; True when
         nothing is left up to the topic's current end."""
         if self._producer is None:
             self._start(parts)
@@ -212,7 +212,7 @@ class Restorer:
         try:
             producer.begin_transaction()
             try:
-                for msg in read_range(consumer, self.topic, dict(self._next), CHUNK_RECORDS,
+                for msg in read_range(consumer, self.topic, dict(self._next), self.chunk_records,
                                       max(self._timeout, 60.0)):
                     headers = list(msg.headers() or []) + [(ORIGINAL_OFFSET_HEADER, str(msg.offset()).encode())]
                     self._produce(producer, msg.partition(), msg.key(), msg.value(), headers, msg.timestamp()[1])

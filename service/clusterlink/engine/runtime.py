@@ -415,7 +415,7 @@ class LinkRuntime:
         assert self.clusters is not None
         log.info("mirror %s/%s: restoring: %s", self.spec.name, m.topic, found)
         r = restore.Restorer(self.spec.name, m.topic, m.set_aside_topic, self.spec.destination,
-                             self.clusters.dst_admin, self.timeout)
+                             self.clusters.dst_admin, self.timeout, self.spec.knob("restore.transaction.records"))
         first: list[DivergenceError | None] = [found]
 
         def step() -> float | None:
