@@ -6,7 +6,7 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -35,11 +35,14 @@ class ConfigPlanContext(PlanContext):
     """tf's PlanContext plus the resource's configuration (null where not set).
 
     tf 1.2 does not pass the configuration to `plan()`; without it a default
-    cannot tell "not set" from "set to the prior value".
+    cannot tell "not set" from "set to the prior value". `plan()` adds to
+    `requires_replace` the paths inside blocks whose change replaces the object
+    (tf only knows `requires_replace` of top-level attributes).
     """
 
     config: dict | None = None
     prior: dict | None = None
+    requires_replace: list[list[str]] = field(default_factory=list)
 
 
 def diagnose(diags: Diagnostics, err: BaseException, path: list[str] | None = None) -> None:

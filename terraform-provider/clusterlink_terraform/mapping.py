@@ -603,6 +603,70 @@ def partitions_state(mirror: pb.MirrorTopic) -> list[dict[str, Any]]:
     ]
 
 
+def restore_state_name(restore: pb.Restore) -> str:
+    """REQUESTED, SETTING_ASIDE, REPLACING or DONE; "" when no restore was asked for."""
+    if not restore.enabled or restore.state == pb.Restore.STATE_UNSPECIFIED \
+            or restore.state not in pb.Restore.State.values():
+        return ""
+    return pb.Restore.State.Name(restore.state)
+
+
+def set_aside_state(restore: pb.Restore) -> list[dict[str, Any]]:
+    """Per diverged partition, what a restore set aside (or, in a dry run, would), by partition."""
+    return [
+        {
+            "partition": s.partition,
+            "divergence_offset": s.divergence_offset,
+            "end_offset": s.end_offset,
+            "records": s.records,
+            "side_start_offset": s.side_start_offset,
+        }
+        for s in sorted(restore.partitions, key=lambda s: s.partition)
+    ]
+
+
+def restore_enabled(block: Mapping[str, Any] | None) -> bool:
+    return isinstance(block, Mapping) and block.get("enabled") is True
+
+
+def restore_request(block: Mapping[str, Any] | None) -> pb.Restore | None:
+    """The `restore` block of a planned resource value as the request's Restore (None when not asked
+    for). A set-aside topic not yet known (unknown, null) is left to the service's default."""
+    if not restore_enabled(block):
+        return None
+    assert block is not None
+    topic = block.get("set_aside_topic")
+    return pb.Restore(enabled=True, set_aside_topic=topic if isinstance(topic, str) else "")
+
+
+def restore_changes(prior: Mapping[str, Any] | None, planned: Mapping[str, Any] | None) -> list[str]:
+    """The attributes of the `restore` block whose meaning differs between two values: `enabled`
+    when one asks for a restore and the other does not (an absent block and `enabled = false` mean
+    the same), `set_aside_topic` when both do and the planned topic is another one, or not known
+    yet. A null planned topic leaves it to the service, whose default the prior one is."""
+    enabled = planned.get("enabled") if isinstance(planned, Mapping) else None
+    if not isinstance(enabled, bool) and enabled is not None:
+        return ["enabled"]  # known only at apply: Terraform replaces unless it is the prior value
+    if restore_enabled(prior) != restore_enabled(planned):
+        return ["enabled"]
+    if not restore_enabled(prior):
+        return []
+    assert prior is not None and planned is not None
+    new = planned.get("set_aside_topic")
+    return [] if new is None or new == prior.get("set_aside_topic") else ["set_aside_topic"]
+
+
+def restore_block(restore: pb.Restore, prior: Any) -> dict[str, Any] | None:
+    """The `restore` block as read from the service: present when a restore was asked for at
+    creation. When none was, a prior block that asks for none either (`enabled = false`) is kept
+    as written, so that neither form shows a diff."""
+    if restore.enabled:
+        return {"enabled": True, "set_aside_topic": restore.set_aside_topic}
+    if isinstance(prior, Mapping) and not restore_enabled(prior):
+        return {"enabled": False, "set_aside_topic": None}
+    return None
+
+
 def mirror_status(mirror: pb.MirrorTopic) -> dict[str, Any]:
     """The computed, observed part of a mirror topic."""
     return {
@@ -611,6 +675,8 @@ def mirror_status(mirror: pb.MirrorTopic) -> dict[str, Any]:
         "max_lag": mirror.max_lag,
         "offset_fidelity": fidelity_name(mirror.offset_fidelity),
         "partitions": partitions_state(mirror),
+        "restore_state": restore_state_name(mirror.restore),
+        "set_aside": set_aside_state(mirror.restore),
     }
 
 
@@ -636,6 +702,7 @@ def mirror_state(
         "name": topic,
         "state": declared or declared_state(observed) or prior.get("state") or "ACTIVE",
         "delete_destination_topic_on_destroy": bool(prior.get("delete_destination_topic_on_destroy") or False),
+        "restore": restore_block(mirror.restore, prior.get("restore")),
         **mirror_status(mirror),
     }
 
@@ -650,6 +717,7 @@ def mirror_data(mirror: pb.MirrorTopic) -> dict[str, Any]:
         "name": topic,
         "source_topic": mirror.source_topic,
         "state": declared_state(observed) or observed,
+        "restore": {"enabled": mirror.restore.enabled, "set_aside_topic": mirror.restore.set_aside_topic},
         **mirror_status(mirror),
     }
 

@@ -4,6 +4,9 @@
 the observed lifecycle state is mapped onto that vocabulary when read, and the
 real one is `observed_state`. Whether a transition is possible is the service's
 decision: plan asks it with `validate_only` and shows its refusal.
+
+The `restore` block (failback over a diverged destination topic) is read by
+the service only at creation, so a change of its meaning replaces the mirror.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import grpc
 from tf.iface import Config, DataSource, ReadDataContext, Resource, State
-from tf.schema import Attribute, Schema
+from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, List, Number, String, Unknown
 from tf.utils import Diagnostics
 
@@ -32,7 +35,7 @@ from clusterlink_terraform.base import (
     mark_unknown,
 )
 from clusterlink_terraform.client import ServiceError
-from clusterlink_terraform.schema_types import Object
+from clusterlink_terraform.schema_types import Object, SingleNestedBlock
 
 PARTITION = Object({
     "partition": Number(),
@@ -42,6 +45,19 @@ PARTITION = Object({
     "lag": Number(),
     "offset_fidelity": String(),
 })
+RESTORE = Object({"enabled": Bool(), "set_aside_topic": String()})
+RESTORE_DATA_DESCRIPTION = (
+    "What was asked for at creation: `enabled` (whether the mirror topic was created with a restore, for "
+    "failback) and `set_aside_topic` (the topic on the destination cluster that receives the records it "
+    "sets aside; empty without restore)."
+)
+SET_ASIDE = Object({
+    "partition": Number(),
+    "divergence_offset": Number(),
+    "end_offset": Number(),
+    "records": Number(),
+    "side_start_offset": Number(),
+})
 
 _METHODS = {
     "pause": ("PauseMirrorTopic", pb.PauseMirrorTopicRequest),
@@ -50,8 +66,24 @@ _METHODS = {
     "failover": ("FailoverMirrorTopic", pb.FailoverMirrorTopicRequest),
 }
 _REPLACING = ("link", "source_topic", "name")
-_STATUS = ("observed_state", "reason", "max_lag", "offset_fidelity", "partitions")
+_STATUS = ("observed_state", "reason", "max_lag", "offset_fidelity", "partitions", "restore_state", "set_aside")
 _WRITABLE = ("PROMOTED", "FAILED_OVER")
+# A restore at work keeps its mirror PENDING, with its progress as the reason.
+_RESTORING = (pb.Restore.SETTING_ASIDE, pb.Restore.REPLACING)
+# How the service's reason starts while a restore retries after an error (engine.runtime):
+# it waits for something outside it, as a PENDING mirror with any other reason does.
+_RESTORE_WAITS = "restore waits"
+
+RESTORE_STATE_DESCRIPTION = (
+    "The restore's progress: `REQUESTED`, `SETTING_ASIDE`, `REPLACING` or `DONE` (the destination topic "
+    "mirrors the source again); empty when the mirror topic was created without restore."
+)
+SET_ASIDE_DESCRIPTION = (
+    "What the restore set aside, per partition that had diverged: `partition`, `divergence_offset` (the "
+    "first offset whose record is not the source's), `end_offset` (the partition's end when it was set "
+    "aside), `records` (how many went to the set-aside topic) and `side_start_offset` (where they start "
+    "there). Empty when nothing had diverged or no restore was asked for."
+)
 
 
 def _status_attributes() -> list[Attribute]:
@@ -78,7 +110,76 @@ def _status_attributes() -> list[Attribute]:
             "`mirrored_source_offset` (everything below it is mirrored; after a failover the data-loss window "
             "starts there), `lag` and `offset_fidelity`.",
         ),
+        Attribute("restore_state", String(), computed=True, description=RESTORE_STATE_DESCRIPTION),
+        Attribute("set_aside", List(SET_ASIDE), computed=True, description=SET_ASIDE_DESCRIPTION),
     ]
+
+
+def _restore_block() -> SingleNestedBlock:
+    return SingleNestedBlock(
+        "restore",
+        Block(
+            description="Failback over a destination topic that already exists and holds records the source "
+            "does not have (the old primary after a failover, now mirrored back from the new one). With "
+            "`enabled = true` the service first copies those records, from each partition's divergence "
+            "point to its end, into `set_aside_topic` on the destination cluster (partition, key, value, "
+            "headers and timestamp kept, plus a `clusterlink.original.offset` header), then deletes and "
+            "re-creates the destination topic and mirrors it with equal offsets. Over a topic that holds "
+            "only a prefix of the source nothing is set aside. Without it such a mirror goes FAILED, "
+            "naming the divergence point. The service reads it only when the mirror topic is created: a "
+            "change of `enabled` or `set_aside_topic` replaces the mirror topic. No block is the same as "
+            "`enabled = false`.",
+            attributes=[
+                Attribute(
+                    "enabled", Bool(), optional=True, computed=True,
+                    description="Whether the mirror topic is created with a restore. Default: false. "
+                    "Changing it replaces the mirror topic.",
+                ),
+                Attribute(
+                    "set_aside_topic", String(), optional=True, computed=True,
+                    description="The topic on the destination cluster that receives the records set aside "
+                    "(created when missing, kept without time or size limit). Default: the mirror topic's "
+                    "name followed by `.diverged`, as the service computes it. Only with `enabled = true`. "
+                    "Changing it replaces the mirror topic.",
+                ),
+            ],
+        ),
+        required=False,
+    )
+
+
+def _plan_restore(planned: State, written: Any) -> None:
+    """Fills the `restore` block's defaults: `enabled` false; the set-aside topic is the
+    service's to compute when a restore is asked for and it is not set, else null."""
+    block = planned.get("restore")
+    if not isinstance(block, dict):
+        return
+    written = written if isinstance(written, dict) else {}
+    apply_default(block, written, "enabled", False)
+    if not mapping.restore_enabled(block):
+        apply_default(block, written, "set_aside_topic", None)
+    elif block.get("set_aside_topic") is None:
+        block["set_aside_topic"] = Unknown
+
+
+def _restore_preview(ctx: ConfigPlanContext, answer: pb.MirrorTopic) -> None:
+    """Shows what the dry run of a restore found to set aside (nothing shown when nothing)."""
+    parts = answer.restore.partitions
+    if not parts:
+        return
+    link, topic = mapping.mirror_ids_of(answer.name)
+    side = answer.restore.set_aside_topic
+    total = sum(p.records for p in parts)
+    rows = "\n".join(
+        f"  partition {p.partition}: {p.records} record(s) from offset {p.divergence_offset} to {p.end_offset}"
+        for p in sorted(parts, key=lambda p: p.partition)
+    )
+    ctx.diagnostics.add_warning(
+        f"the restore of mirror topic {_label(link, topic)} would set aside {total} record(s) in {side!r}",
+        f"Topic {topic!r} on the destination cluster holds records the source does not have. Apply copies them "
+        f"into {side!r} (on the destination cluster), then deletes {topic!r} and mirrors it again from the "
+        f"source with equal offsets. As of this plan:\n{rows}",
+    )
 
 
 def _ids(value: State) -> tuple[str, str]:
@@ -97,7 +198,9 @@ class MirrorTopicResource(Base, Resource):
     @classmethod
     def get_schema(cls) -> Schema:
         return Schema(
-            version=0,
+            # 1: the restore block, restore_state and set_aside; Base.upgrade adds them to a
+            # version 0 state (null, until the next refresh reads them).
+            version=1,
             description="A mirror topic: a read-only copy on the destination cluster of a topic on the link's "
             "source cluster, with the same partitions and offsets, until it is promoted or failed over.",
             attributes=[
@@ -128,6 +231,7 @@ class MirrorTopicResource(Base, Resource):
                 ),
                 *_status_attributes(),
             ],
+            block_types=[_restore_block()],
         )
 
     def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
@@ -139,6 +243,15 @@ class MirrorTopicResource(Base, Resource):
                 "FAILED is observed, not declared: set ACTIVE to retry a failed mirror, or FAILED_OVER.",
                 path=["state"],
             )
+        restore = config.get("restore")
+        if isinstance(restore, dict) and isinstance(restore.get("set_aside_topic"), str) \
+                and restore.get("enabled") is not True and restore.get("enabled") is not Unknown:
+            diags.add_error(
+                "restore.set_aside_topic is set but restore.enabled is not true",
+                "The set-aside topic receives what a restore sets aside: set enabled = true to ask for one, "
+                "or leave set_aside_topic out.",
+                path=["restore", "set_aside_topic"],
+            )
 
     # ------------------------------------------------------------------ plan
 
@@ -147,6 +260,7 @@ class MirrorTopicResource(Base, Resource):
         config = ctx.config or {}
         apply_default(planned, config, "state", "ACTIVE")
         apply_default(planned, config, "delete_destination_topic_on_destroy", False)
+        _plan_restore(planned, config.get("restore"))
 
         if current is None:
             if config.get("name") is None:
@@ -158,7 +272,11 @@ class MirrorTopicResource(Base, Resource):
 
         if config.get("name") is None:
             planned["name"] = current.get("name")
-        if differs(current, planned, _REPLACING):
+        restore_changed = mapping.restore_changes(current.get("restore"), planned.get("restore"))
+        # Named by meaning, not form: Terraform replaces for each path whose values differ, and
+        # no block and `enabled = false` differ in form only.
+        ctx.requires_replace.extend(["restore", name] for name in restore_changed)
+        if differs(current, planned, _REPLACING) or restore_changed:
             mark_unknown(planned, ("id", *_STATUS))
             return planned  # a replacement: Terraform plans the new object as a create
 
@@ -182,22 +300,28 @@ class MirrorTopicResource(Base, Resource):
             )
 
     def _validate_create(self, ctx: ConfigPlanContext, planned: State) -> None:
-        if not is_known([planned["link"], planned["source_topic"], planned.get("state")]):
+        restore = planned.get("restore")
+        enabled = restore.get("enabled") if isinstance(restore, dict) else None
+        if not is_known([planned["link"], planned["source_topic"], planned.get("state"), enabled]):
             return
         request = pb.CreateMirrorTopicRequest(
             parent=mapping.link_name(planned["link"]),
             mirror_topic_id=planned["name"] if is_known(planned["name"]) and planned["name"] else "",
-            mirror_topic=pb.MirrorTopic(source_topic=planned["source_topic"]),
+            mirror_topic=pb.MirrorTopic(source_topic=planned["source_topic"],
+                                        restore=mapping.restore_request(restore)),
             validate_only=True,
         )
         try:
-            self.client.call("CreateMirrorTopic", request,
-                             f"ClusterLink would refuse to create a mirror of {planned['source_topic']!r}")
+            # With restore this is also its dry run: what it would set aside now.
+            answer = self.client.call("CreateMirrorTopic", request,
+                                      f"ClusterLink would refuse to create a mirror of {planned['source_topic']!r}")
         except ServiceError as err:
             # The link may be created, or an old mirror deleted, earlier in the same apply.
             if err.code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
                                 grpc.StatusCode.FAILED_PRECONDITION):
                 diagnose(ctx.diagnostics, err)
+            return
+        _restore_preview(ctx, answer)
 
     def _validate_transition(self, ctx: ConfigPlanContext, planned: State, target: str) -> None:
         action = mapping.transition_action(target)
@@ -317,7 +441,7 @@ class MirrorTopicResource(Base, Resource):
             return mirror
         deadline = time.monotonic() + base.START_TIMEOUT
         while mirror.state == pb.MirrorTopic.PENDING:
-            if mirror.reason:
+            if mirror.reason and not _restoring(mirror):
                 # The service waits for something outside it (e.g. the source
                 # topic does not exist yet): say so instead of blocking apply.
                 ctx.diagnostics.add_warning(
@@ -328,8 +452,10 @@ class MirrorTopicResource(Base, Resource):
             if time.monotonic() >= deadline:
                 ctx.diagnostics.add_warning(
                     f"mirror topic {label} is still PENDING after {base.START_TIMEOUT:g} s",
-                    "The service goes on preparing its destination topic; observed_state shows when it is "
-                    "ACTIVE. Resources that need the destination topic may not find it yet.",
+                    (f"{mirror.reason}\n\n" if mirror.reason else "")
+                    + "The service goes on preparing its destination topic; observed_state shows when it is "
+                    "ACTIVE (and restore_state when a restore is DONE). Resources that need the destination "
+                    "topic may not find it yet.",
                 )
                 return mirror
             time.sleep(base.POLL_INTERVAL)
@@ -369,7 +495,8 @@ class MirrorTopicResource(Base, Resource):
                 pb.CreateMirrorTopicRequest(
                     parent=mapping.link_name(link),
                     mirror_topic_id=name,
-                    mirror_topic=pb.MirrorTopic(source_topic=planned["source_topic"]),
+                    mirror_topic=pb.MirrorTopic(source_topic=planned["source_topic"],
+                                                restore=mapping.restore_request(planned.get("restore"))),
                 ),
                 f"cannot create a mirror of {planned['source_topic']!r} on link {link!r}",
             )
@@ -416,7 +543,9 @@ class MirrorTopicResource(Base, Resource):
     def update(self, ctx: Any, current: State, planned: State) -> State | None:
         target = planned["state"]
         if target == current.get("state"):
-            return planned  # only delete_destination_topic_on_destroy changed: Terraform's own setting
+            # Only what the service never reads changed: delete_destination_topic_on_destroy, or the
+            # form of a restore block that asks for no restore (none, or enabled = false).
+            return planned
         link, topic = _ids(current)
         try:
             mirror = self._transition(link, topic, target)
@@ -459,6 +588,11 @@ class MirrorTopicResource(Base, Resource):
         return mapping.mirror_state(mirror, None)
 
 
+def _restoring(mirror: pb.MirrorTopic) -> bool:
+    """A restore at work: the PENDING mirror's reason is its progress, not a wait."""
+    return mirror.restore.state in _RESTORING and not mirror.reason.startswith(_RESTORE_WAITS)
+
+
 class _Stopped(ServiceError):
     """A promotion that did not finish; carries the last mirror read."""
 
@@ -488,6 +622,7 @@ class MirrorTopicDataSource(Base, DataSource):
                     description="The observed state in the resource's vocabulary: ACTIVE, PAUSED, PROMOTED, "
                     "FAILED_OVER or FAILED (see `observed_state`).",
                 ),
+                Attribute("restore", RESTORE, computed=True, description=RESTORE_DATA_DESCRIPTION),
                 *_status_attributes(),
             ],
         )

@@ -16,7 +16,7 @@ from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink_terraform import mapping
 from clusterlink_terraform.base import Base, diagnose
 from clusterlink_terraform.client import ServiceError
-from clusterlink_terraform.mirror_topic import PARTITION
+from clusterlink_terraform.mirror_topic import PARTITION, RESTORE, SET_ASIDE
 from clusterlink_terraform.schema_types import Object
 
 # The service's largest page (validation.MAX_PAGE_SIZE): fewest round trips.
@@ -34,6 +34,9 @@ MIRROR_TOPIC = Object({
     "max_lag": Number(),
     "offset_fidelity": String(),
     "partitions": List(PARTITION),
+    "restore": RESTORE,
+    "restore_state": String(),
+    "set_aside": List(SET_ASIDE),
 })
 
 
@@ -54,7 +57,8 @@ class MirrorTopicsDataSource(Base, DataSource):
                     "mirror_topics", List(MIRROR_TOPIC), computed=True,
                     description="The link's mirror topics, ordered by name, each with the attributes of the "
                     "`clusterlink_mirror_topic` data source: `id`, `link`, `name`, `source_topic`, `state`, "
-                    "`observed_state`, `reason`, `max_lag`, `offset_fidelity` and `partitions`.",
+                    "`observed_state`, `reason`, `max_lag`, `offset_fidelity`, `partitions`, `restore`, "
+                    "`restore_state` and `set_aside`.",
                 ),
                 Attribute("names", List(String()), computed=True,
                           description="The mirror topics' names on the destination cluster, sorted."),

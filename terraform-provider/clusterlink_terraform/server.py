@@ -86,6 +86,7 @@ class ClusterLinkServicer(ProviderServicer):
                 _to_attribute_path([k]) for k in attrs
                 if attrs[k].requires_replace and not attrs[k].type.semantically_equal(prior.get(k), planned.get(k))
             ]
+            replace += [_to_attribute_path(path) for path in ctx.requires_replace]
         return tfpb.PlanResourceChange.Response(
             planned_state=_encode_state(attrs, blocks, planned, proposed_enc),
             requires_replace=replace,

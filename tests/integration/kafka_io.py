@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from clusterlink.v1 import clusterlink_pb2 as pb
@@ -145,3 +145,29 @@ def caught_up(stub: pb_grpc.ClusterLinkServiceStub, name: str, source: Cluster, 
         if p.lag != 0 or p.source_end_offset < ends[p.partition][1] - 0:
             return None
     return mirror
+
+
+def committed(cluster: Cluster, group: str, topics: Mapping[str, int]) -> dict[tuple[str, int], tuple[int, str]]:
+    """The group's committed offsets and metadata on the given topics (name -> partitions).
+
+    Read by a consumer of the group, not with the admin client: librdkafka's admin
+    ListConsumerGroupOffsets kills the process (SIGSEGV) when the broker answers
+    NOT_COORDINATOR, as a broker that has just started does."""
+    consumer = Consumer({**client_config(cluster), "group.id": group, "enable.auto.commit": False})
+
+    def ask() -> list[TopicPartition] | None:
+        try:
+            return consumer.committed([TopicPartition(t, p) for t, n in topics.items() for p in range(n)], timeout=30)
+        except KafkaException as exc:
+            if exc.args[0].retriable() or exc.args[0].code() in (KafkaError.NOT_COORDINATOR,
+                                                                 KafkaError.COORDINATOR_LOAD_IN_PROGRESS):
+                return None  # the group coordinator is starting or moving
+            raise
+
+    try:
+        found = wait_for(f"the committed offsets of {group}", ask)
+    finally:
+        consumer.close()
+    return {(tp.topic, tp.partition): (tp.offset, tp.metadata.decode() if isinstance(tp.metadata, bytes)
+                                       else tp.metadata or "")
+            for tp in found if tp.offset >= 0}

@@ -169,10 +169,10 @@ def test_kill_9_during_a_restore_sets_every_record_aside_once(
         topic = unique("crashed")
         forward = mirrored_a_to_b(stub, a, b, topic, 300)
         stub.FailoverMirrorTopic(pb.FailoverMirrorTopicRequest(name=forward))
-        produce(a.bootstrap, topic, 6000, 2, start=300)   # 3,000 per partition set aside
+        produce(a.bootstrap, topic, 20_000, 2, start=300)   # 10,000 per partition set aside
         produce(b.bootstrap, topic, 50, 2, start=10_000)
         a_before = read_all(a.bootstrap, topic, 2)
-        b_to_a = create_link(stub, b.bootstrap, a.bootstrap, config={"restore.transaction.records": "150"})
+        b_to_a = create_link(stub, b.bootstrap, a.bootstrap, config={"restore.transaction.records": "100"})
         reverse = stub.CreateMirrorTopic(restore_request(b_to_a, topic)).name
 
         def restore_state() -> pb.Restore:
@@ -182,7 +182,7 @@ def test_kill_9_during_a_restore_sets_every_record_aside_once(
         for phase in ("setting aside", "setting aside", "setting aside", "replacing"):
             if phase == "setting aside":
                 # A random moment inside the copy: after a random number of records more.
-                target = sum(s.records for s in restore_state().partitions) + rng.randint(1, 1200)
+                target = sum(s.records for s in restore_state().partitions) + rng.randint(1, 2000)
                 progressed = wait_for("records set aside", lambda: restore_state().state == pb.Restore.SETTING_ASIDE
                                       and sum(s.records for s in restore_state().partitions) >= target
                                       or restore_state().state != pb.Restore.SETTING_ASIDE and
@@ -204,7 +204,7 @@ def test_kill_9_during_a_restore_sets_every_record_aside_once(
         wait_for("B -> A caught up", lambda: caught_up(stub, reverse, b.bootstrap, topic, 2), timeout=180)
         mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=reverse))
         assert mirror.restore.state == pb.Restore.DONE
-        assert set_aside_counts(mirror) == {0: (150, 3150, 3000), 1: (150, 3150, 3000)}
+        assert set_aside_counts(mirror) == {0: (150, 10_150, 10_000), 1: (150, 10_150, 10_000)}
         side = read_all(a.bootstrap, f"{topic}.diverged", 2)
         diverged = [r for r in a_before if r.offset >= 150]
         assert [(r.partition, dict(r.headers)["clusterlink.original.offset"], r.key, r.value, r.timestamp)

@@ -10,14 +10,23 @@ from __future__ import annotations
 import json
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import ConfigResource
 from google.protobuf import field_mask_pb2
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.secure_kafka import SecureCluster
 from tests.fixtures.service import Service, mirror_state, wait_for
-from tests.integration.kafka_io import caught_up, create_mirror, create_topic, end_offsets, produce, read_all, unique
+from tests.integration.kafka_io import (
+    caught_up,
+    committed,
+    create_mirror,
+    create_topic,
+    end_offsets,
+    produce,
+    read_all,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +37,6 @@ def create_secure_link(stub, source: pb.ClusterConnection, destination: pb.Clust
     stub.CreateLink(pb.CreateLinkRequest(link_id=link_id, link=pb.Link(
         source=source, destination=destination, config=config or {})))
     return link_id
-
-
-def committed(cluster: SecureCluster, group: str) -> dict[tuple[str, int], int]:
-    admin = cluster.admin()  # kept referenced: a collected client fails its futures
-    result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(30)
-    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or [] if tp.offset >= 0}
 
 
 def test_mirror_through_secured_clusters_as_linker(service: Service, secure_source: SecureCluster,
@@ -74,8 +77,9 @@ def test_mirror_through_secured_clusters_as_linker(service: Service, secure_sour
     assert configs["message.timestamp.type"].value == "CreateTime"
 
     # Consumer offset sync as linker: Describe on source groups, Read on destination groups.
-    expected = {(topic, 0): 120, (topic, 1): 77}
-    wait_for("the group's offsets on the destination", lambda: committed(secure_destination, group) == expected)
+    expected = {(topic, 0): (120, ""), (topic, 1): (77, "")}
+    wait_for("the group's offsets on the destination",
+             lambda: committed(secure_destination.config(), group, {topic: 2}) == expected)
 
 
 def test_wrong_linker_password_on_the_source_shows_on_the_mirror(

@@ -91,7 +91,8 @@ def get_mirror(service: Service, link: str, topic: str) -> pb.MirrorTopic:
     return service.stub().GetMirrorTopic(pb.GetMirrorTopicRequest(name=mirror_name(link, topic)))
 
 
-def wait_caught_up(service: Service, link: str, topic: str, source: str, source_topic: str) -> pb.MirrorTopic:
+def wait_caught_up(service: Service, link: str, topic: str, source: str, source_topic: str,
+                   partitions: int = PARTITIONS) -> pb.MirrorTopic:
     stub = service.stub()
     name = mirror_name(link, topic)
 
@@ -99,7 +100,7 @@ def wait_caught_up(service: Service, link: str, topic: str, source: str, source_
         mirror = stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=name))
         # A failed mirror never catches up: say why at once rather than at the deadline.
         assert mirror.state != pb.MirrorTopic.FAILED, f"{name} is FAILED: {mirror.reason}"
-        return caught_up(stub, name, source, source_topic, PARTITIONS)
+        return caught_up(stub, name, source, source_topic, partitions)
 
     return wait_for(f"{name} to catch up with {source_topic} on {source}", check, timeout=120)
 
@@ -123,6 +124,11 @@ def source_topics(bootstrap: str, count: int, names: list[str], start: int = 0) 
 def ends(bootstrap: str, topic: str) -> dict[str, int]:
     """End offset per partition, keyed like the examples' outputs."""
     return {str(p): high for p, (_, high) in end_offsets(bootstrap, topic, PARTITIONS).items()}
+
+
+def forced_replacements(plan: str) -> list[str]:
+    """The plan's lines marked `# forces replacement`, whitespace folded."""
+    return [" ".join(line.split()) for line in plan.splitlines() if "# forces replacement" in line]
 
 
 # --------------------------------------------------------------------------- Terraform examples
@@ -286,6 +292,111 @@ def test_chaining_a_to_b_to_c_keeps_every_offset_at_c(
     assert topic in topics_on(c)
 
 
+def test_failback_sets_aside_what_only_a_had_restores_a_from_b_and_mirrors_a_to_b_again(
+    example, terraform_service: Service, kafka_source, kafka_destination
+):
+    """The README's drill, phase by phase: A -> B, failover while A still takes writes, B
+    takes others, the B -> A mirror with restore, promotion of A, A -> B again."""
+    a, b = kafka_source.bootstrap, kafka_destination.bootstrap
+    parts = 2
+    topic = unique("ledger")
+    side = f"{topic}.diverged"
+    create_topic(a, topic, parts)
+    produce(a, topic, 300, parts)
+    a_to_b, b_to_a = unique("a-to-b"), unique("b-to-a")
+    fb = example("failback")
+    fb.apply(clusterlink_endpoint=terraform_service.endpoint, cluster_a=a, cluster_b=b,
+             a_to_b_link_name=a_to_b, b_to_a_link_name=b_to_a, topic=topic)
+    wait_caught_up(terraform_service, a_to_b, topic, a, topic, parts)
+    assert read_all(b, topic, parts) == read_all(a, topic, parts)
+    assert fb.refresh()["restore_on_b"] == {"state": "", "set_aside": []}
+    assert fb.tf.plan(detailed_exitcode=True).rc == 0  # `restore { enabled = false }` is no restore
+
+    # A state written by the provider before restore existed (schema version 0) is upgraded;
+    # the block this configuration spells out is one in-place no-op update, not a replacement.
+    state_file = fb.tf.workdir / "terraform.tfstate"
+    state = json.loads(state_file.read_text())
+    [instance] = next(r for r in state["resources"] if r["name"] == "on_b")["instances"]
+    assert instance["schema_version"] == 1
+    instance["schema_version"] = 0
+    for name in ("restore", "restore_state", "set_aside"):
+        del instance["attributes"][name]
+    state_file.write_text(json.dumps(state))
+    upgraded = fb.tf.plan(detailed_exitcode=True)
+    assert upgraded.rc == 2 and "must be replaced" not in upgraded.output
+    assert "clusterlink_mirror_topic.on_b will be updated in-place" in upgraded.output
+    fb.tf.apply()
+    assert fb.tf.resource("clusterlink_mirror_topic.on_b")["restore"] == {"enabled": False, "set_aside_topic": None}
+    assert fb.tf.plan(detailed_exitcode=True).rc == 0
+
+    # 1. Failover, caught up at 150 per partition; then A takes 50 more per partition that B
+    # never gets (A diverges at 150), and B, the primary now, takes 25 others per partition.
+    fb.apply(phase="b_primary")
+    out = fb.tf.outputs()
+    assert out["forward_state"] == "FAILED_OVER" and out["last_mirrored_offsets"] == {"0": 150, "1": 150}
+    produce(a, topic, 100, parts, start=300)
+    produce(b, topic, 50, parts, start=1000)
+    a_before = read_all(a, topic, parts)
+
+    # 2. Restore A from B. The plan shows the service's dry run: what would be set aside.
+    fb.set(phase="restoring_a")
+    dry_run = fb.tf.plan(detailed_exitcode=True)
+    assert dry_run.rc == 2
+    assert f"the restore of mirror topic {b_to_a}/{topic} would set aside 100 record(s) in '{side}'" in dry_run.flat
+    assert ("partition 0: 50 record(s) from offset 150 to 200 partition 1: 50 record(s) from offset 150 to 200"
+            in dry_run.flat)
+    fb.apply()
+    wait_caught_up(terraform_service, b_to_a, topic, b, topic, parts)
+    out = fb.refresh()
+    assert out["back_state"] == "ACTIVE"
+    assert out["restore_on_a"] == {"state": "DONE", "set_aside_topic": side, "set_aside": [
+        {"partition": p, "divergence_offset": 150, "end_offset": 200, "records": 50, "side_start_offset": 0}
+        for p in range(parts)]}
+    # A's topic is B's, record by record and offset by offset.
+    assert read_all(a, topic, parts) == read_all(b, topic, parts)
+    assert end_offsets(a, topic, parts) == end_offsets(b, topic, parts)
+    # A's own records are in the side topic on A, with their original offsets.
+    diverged = [r for r in a_before if r.offset >= 150]
+    kept = read_all(a, side, parts)
+    assert [(r.partition, r.key, r.value, r.timestamp) for r in kept] == \
+        [(r.partition, r.key, r.value, r.timestamp) for r in diverged]
+    assert [dict(r.headers)["clusterlink.original.offset"] for r in kept] == [str(r.offset).encode() for r in diverged]
+    assert fb.tf.plan(detailed_exitcode=True).rc == 0
+    # Imported, the mirror reads its restore back: the same configuration plans nothing.
+    fb.tf.state_rm("clusterlink_mirror_topic.on_a[0]")
+    fb.tf.import_("clusterlink_mirror_topic.on_a[0]", f"{b_to_a}/{topic}")
+    assert fb.tf.resource("clusterlink_mirror_topic.on_a[0]")["restore"] == {"enabled": True, "set_aside_topic": side}
+    assert fb.tf.plan(detailed_exitcode=True).rc == 0
+
+    # 3. Promote A: B's last records carry over, then A is writable and takes the writes.
+    produce(b, topic, 30, parts, start=2000)
+    fb.apply(phase="a_promoted")
+    assert fb.tf.outputs()["back_state"] == "PROMOTED"
+    assert read_all(a, topic, parts) == read_all(b, topic, parts)
+    produce(a, topic, 40, parts, start=3000)
+
+    # 4. A -> B again: switching restore on re-creates the failed-over mirror, and the plan says why.
+    fb.set(phase="a_primary_again")
+    again = fb.tf.plan(detailed_exitcode=True)
+    assert again.rc == 2 and "clusterlink_mirror_topic.on_b must be replaced" in again.output
+    assert forced_replacements(again.stdout) == ["~ enabled = false -> true # forces replacement"], again.stdout
+    assert "clusterlink_mirror_topic.on_a[0] will be destroyed" in again.output
+    fb.apply()
+    wait_caught_up(terraform_service, a_to_b, topic, a, topic, parts)
+    out = fb.refresh()
+    assert out["forward_state"] == "ACTIVE"
+    assert "back_state" not in out and "restore_on_a" not in out  # null: no B -> A mirror any more
+    assert out["restore_on_b"] == {"state": "DONE", "set_aside": []}  # B held a prefix of A
+    assert read_all(b, topic, parts) == read_all(a, topic, parts)
+    assert side not in topics_on(b)
+    assert_link_gone(terraform_service, b_to_a)
+    assert fb.tf.plan(detailed_exitcode=True).rc == 0
+
+    fb.destroy()
+    assert_link_gone(terraform_service, a_to_b)
+    assert {topic, side} <= topics_on(a) and topic in topics_on(b)
+
+
 # --------------------------------------------------------------------------- Python client example
 
 def test_python_client_mirrors_a_topic_and_is_idempotent(terraform_service: Service, kafka_source,
@@ -334,7 +445,7 @@ def test_python_client_mirrors_a_topic_and_is_idempotent(terraform_service: Serv
 
 # --------------------------------------------------------------------------- static checks
 
-@pytest.mark.parametrize("name", ["disaster-recovery", "migration", "hub-and-spoke", "chaining"])
+@pytest.mark.parametrize("name", ["disaster-recovery", "migration", "hub-and-spoke", "chaining", "failback"])
 def test_example_is_formatted_valid_and_complete(terraform, name: str):
     folder = EXAMPLES / name
     assert {"main.tf", "variables.tf", "outputs.tf", "README.md"} <= {p.name for p in folder.iterdir()}

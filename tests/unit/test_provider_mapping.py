@@ -246,6 +246,7 @@ def test_mirror_state_maps_observed_state_and_keeps_terraform_only_settings() ->
         "observed_state": "SOURCE_UNAVAILABLE", "reason": "unreachable", "max_lag": 5, "offset_fidelity": "EXACT",
         "partitions": [{"partition": 0, "source_end_offset": 15, "mirror_end_offset": 10,
                         "mirrored_source_offset": 10, "lag": 5, "offset_fidelity": "EXACT"}],
+        "restore": None, "restore_state": "", "set_aside": [],
     }
 
 
@@ -371,8 +372,9 @@ def _create_context() -> Any:
 
 
 PLANNED_MIRROR = {"id": Unknown, "link": "east", "source_topic": "orders", "name": Unknown, "state": "ACTIVE",
-                  "delete_destination_topic_on_destroy": False, **{k: Unknown for k in (
-                      "observed_state", "reason", "max_lag", "offset_fidelity", "partitions")}}
+                  "delete_destination_topic_on_destroy": False, "restore": None, **{k: Unknown for k in (
+                      "observed_state", "reason", "max_lag", "offset_fidelity", "partitions", "restore_state",
+                      "set_aside")}}
 
 
 def test_create_returns_once_the_mirror_left_pending(monkeypatch: pytest.MonkeyPatch) -> None:

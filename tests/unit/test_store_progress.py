@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, event, select, text
 
@@ -26,12 +28,12 @@ from clusterlink.store.progress import (
     MirrorOrders,
     MirrorStatus,
     PartitionProgress,
-    get_producer_id,
+    mirror_producer_ids,
     load_link_segments,
     load_reencoded,
     load_segments,
     read_link_orders,
-    set_producer_id_if_absent,
+    set_mirror_producer_ids_if_absent,
     write_link_status,
 )
 from tests.fixtures.postgres import new_database, postgres_bin
@@ -108,14 +110,16 @@ def test_migrations_match_the_models(engine: Engine):
     assert diff == []
 
 
-def test_0002_keeps_existing_partition_rows_with_zero_reencoded_batches(tmp_path: Path):
-    url = f"sqlite:///{tmp_path}/old.db"
-    from alembic import command
-    from alembic.config import Config
-
+def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(db.MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def test_0002_keeps_existing_partition_rows_with_zero_reencoded_batches(tmp_path: Path):
+    url = f"sqlite:///{tmp_path}/old.db"
+    cfg = alembic_config(url)
     command.upgrade(cfg, "0001")
     engine = db.make_engine(url)
     try:
@@ -279,29 +283,28 @@ def test_load_link_segments_of_no_mirrors_is_empty(factory: Factory):
 # --------------------------------------------------------------------------- producer id
 
 
-def test_producer_id_is_set_once(factory: Factory):
-    link_id, _ = add_link(factory, "l")
-    assert get_producer_id(factory, link_id) is None
-    assert set_producer_id_if_absent(factory, link_id, 2**40) == 2**40
-    assert set_producer_id_if_absent(factory, link_id, 7) == 2**40
-    assert get_producer_id(factory, link_id) == 2**40
+def test_producer_id_is_set_once_per_mirror(factory: Factory):
+    _, (first, second) = add_link(factory, "l", states=("ACTIVE", "ACTIVE"))
+    assert mirror_producer_ids(factory, [first, second, 404]) == {first: None, second: None}
+    assert set_mirror_producer_ids_if_absent(factory, {first: 2**40}) == {first: 2**40}
+    assert set_mirror_producer_ids_if_absent(factory, {first: 7, second: 8}) == {first: 2**40, second: 8}
+    assert mirror_producer_ids(factory, [first, second]) == {first: 2**40, second: 8}
 
 
-def test_producer_id_of_a_missing_link(factory: Factory):
-    assert get_producer_id(factory, 404) is None
-    with pytest.raises(LookupError, match="link 404"):
-        set_producer_id_if_absent(factory, 404, 1)
+def test_producer_id_of_a_missing_mirror(factory: Factory):
+    assert mirror_producer_ids(factory, [404]) == {}
+    assert set_mirror_producer_ids_if_absent(factory, {404: 1}) == {}
 
 
 def test_racing_callers_end_with_the_same_producer_id(factory: Factory):
-    link_id, _ = add_link(factory, "l")
+    _, (mirror_id,) = add_link(factory, "l", states=("ACTIVE",))
     callers = 4
     barrier = threading.Barrier(callers)
     results: dict[int, int] = {}
 
     def call(candidate: int) -> None:
         barrier.wait(timeout=10)
-        results[candidate] = set_producer_id_if_absent(factory, link_id, candidate)
+        results[candidate] = set_mirror_producer_ids_if_absent(factory, {mirror_id: candidate})[mirror_id]
 
     threads = [threading.Thread(target=call, args=(100 + i,)) for i in range(callers)]
     for t in threads:
@@ -311,4 +314,31 @@ def test_racing_callers_end_with_the_same_producer_id(factory: Factory):
     assert len(results) == callers
     winners = set(results.values())
     assert len(winners) == 1 and winners <= set(results)
-    assert get_producer_id(factory, link_id) in winners
+    assert mirror_producer_ids(factory, [mirror_id]) == {mirror_id: winners.pop()}
+
+
+def test_0006_gives_existing_mirrors_their_links_producer_id(tmp_path: Path):
+    """A mirror that wrote with its link's producer id keeps it: a late write of a
+    session from before the upgrade stays fenced by the broker."""
+    url = f"sqlite:///{tmp_path}/old.db"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0005")
+    engine = db.make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for link_id, producer_id in ((1, "4242"), (2, "NULL")):
+                conn.execute(text(
+                    "INSERT INTO links (id, name, source, destination, config, paused, version, create_time, "
+                    f"update_time, producer_id) VALUES ({link_id}, 'l{link_id}', '{{}}', '{{}}', '{{}}', 0, 1, "
+                    f"'2026-01-01', '2026-01-01', {producer_id})"))
+                conn.execute(text(
+                    "INSERT INTO mirror_topics (id, link_id, name, source_topic, state, reason, "
+                    "delete_destination_topic, version, create_time, update_time) "
+                    f"VALUES ({link_id}, {link_id}, 't', 't', 'ACTIVE', '', 0, 1, '2026-01-01', '2026-01-01')"))
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT id, producer_id FROM mirror_topics")).tuples().all())
+            assert rows == {1: 4242, 2: None}
+            assert conn.execute(text("SELECT restore_state FROM mirror_topics WHERE id = 1")).scalar_one() == ""
+    finally:
+        engine.dispose()

@@ -41,6 +41,7 @@ from clusterlink.engine.scheduler import Scheduler
 from clusterlink.engine.tasks import acl_sync, config_sync, group_offsets, new_topics
 from clusterlink.engine.tasks.errors import ADMIN_ERRORS, error_code
 from clusterlink.kafka import wire
+from clusterlink.kafka.groups import GroupOffsetReader
 from clusterlink.kafka.clients import Connection
 from clusterlink.metrics.exporter import Metrics
 from clusterlink.store import lifecycle, progress
@@ -137,6 +138,8 @@ class LinkRuntime:
         self.scheduler.stop()
         if self.copier is not None:
             self.copier.stop()
+        if self._group_sync is not None:
+            self._group_sync.src_groups.close()  # its network thread
 
     @property
     def finished(self) -> bool:
@@ -195,17 +198,10 @@ class LinkRuntime:
     # -- steps -------------------------------------------------------------------
 
     def _start_step(self) -> float | None:
-        """Producer id, admin clients and the data path: once per runtime."""
+        """Admin clients and the data path: once per runtime."""
         spec = self.spec
-        producer_id = progress.get_producer_id(self.factory, spec.link_id)
-        if producer_id is None:
-            try:
-                fresh = wire.init_producer_id(spec.destination, self.timeout)
-            except wire.ProducerIdError as exc:
-                raise DestinationError(str(exc)) from exc
-            producer_id = progress.set_producer_id_if_absent(self.factory, spec.link_id, fresh)
         self.clusters = mirror_steps.Clusters.connect(spec.source, spec.destination, self.timeout)
-        copier = Copier(spec.name, spec.source, spec.destination, producer_id, copier_settings(spec),
+        copier = Copier(spec.name, spec.source, spec.destination, copier_settings(spec),
                         self._store_segments, self._on_resync, self._on_acked, self._on_fenced)
         if self._stopping:
             return None
@@ -240,7 +236,7 @@ class LinkRuntime:
         c = self.clusters
         if config.get("consumer.offset.sync.enable") == "true":
             self._group_sync = group_offsets.GroupOffsetSync(
-                c.src_admin, c.dst_admin,
+                c.src_admin, GroupOffsetReader(self.spec.source, self.timeout), c.dst_admin,
                 name_filters.parse(config["consumer.offset.group.filters"], "groupFilters"),
                 config.get("consumer.group.prefix", ""), self.timeout)
         tasks: dict[str, tuple[str, Callable[[], str]] | None] = {
@@ -374,6 +370,7 @@ class LinkRuntime:
         if not batch:
             return IDLE
         try:
+            producer_ids = self._producer_ids([m.mirror_id for m in batch])
             results = mirror_steps.prepare_many(batch, self.clusters, self.factory, self.config_keys)
         except Exception:
             with self._lock:
@@ -385,15 +382,27 @@ class LinkRuntime:
             result = results.get(m.mirror_id)
             if isinstance(result, Exception):
                 self._prepare_failed(m, result)
-            elif result is not None and m.mirror_id in self.mirrors:
+            elif result is not None and m.mirror_id in self.mirrors and m.mirror_id in producer_ids:
                 reencoded = progress.load_reencoded(self.factory, m.mirror_id)
                 for p, st in result.items():
                     st.reencoded_batches = reencoded.get(p, 0)
-                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, result))
+                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, result, producer_ids[m.mirror_id]))
                 started.append(m.mirror_id)
         progress.mark_mirroring(self.factory, self.spec.link_id,
                                 {mid: self.mirrors[mid].task_name for mid in started if mid in self.mirrors})
         return 0.0 if self._to_prepare else IDLE
+
+    def _producer_ids(self, mirror_ids: list[int]) -> dict[int, int]:
+        """Each mirror's producer id, asking the destination for the ones not given yet."""
+        known = progress.mirror_producer_ids(self.factory, mirror_ids)
+        missing = [mid for mid, pid in known.items() if pid is None]
+        if missing:
+            try:
+                fresh = wire.init_producer_ids(self.spec.destination, len(missing), self.timeout)
+            except wire.ProducerIdError as exc:
+                raise DestinationError(str(exc)) from exc
+            known.update(progress.set_mirror_producer_ids_if_absent(self.factory, dict(zip(missing, fresh))))
+        return {mid: pid for mid, pid in known.items() if pid is not None}
 
     def _prepare_failed(self, m: mirror_steps.MirrorSpec, exc: Exception) -> None:
         if isinstance(exc, DivergenceError) and m.set_aside_topic \

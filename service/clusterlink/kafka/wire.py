@@ -202,20 +202,23 @@ class ProducerIdError(Exception):
     """The destination would not give the link a producer id."""
 
 
-def init_producer_id(conn: Connection, timeout: float) -> int:
-    """A fresh idempotent producer id on the cluster (epoch 0).
+def init_producer_ids(conn: Connection, count: int, timeout: float) -> list[int]:
+    """`count` fresh idempotent producer ids on the cluster (epoch 0), over one connection.
 
-    The cluster never hands the same id out twice, so a link keeps the one
+    The cluster never hands the same id out twice, so a mirror keeps the one
     it got for its whole life. Needs IdempotentWrite (or Write) permission.
     """
+    if count <= 0:
+        return []
     net = NetworkSelector()
     manager = new_manager(net, conn, request_timeout_ms=int(timeout * 1000), max_in_flight=1,
                           receive_max_bytes=1 << 20, client_id="clusterlink-init")
     deadline = time.monotonic() + timeout
+    out: list[int] = []
     try:
         manager.bootstrap(timeout_ms=int(timeout * 1000))
         last = "no answer"
-        while time.monotonic() < deadline:
+        while len(out) < count and time.monotonic() < deadline:
             async def ask() -> Any:
                 req = InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=-1,
                                             producer_id=-1, producer_epoch=-1)
@@ -229,12 +232,15 @@ def init_producer_id(conn: Connection, timeout: float) -> int:
             if resp.error_code == NONE:
                 if resp.producer_epoch != 0:
                     raise ProducerIdError(f"the destination gave producer epoch {resp.producer_epoch}, not 0")
-                return int(resp.producer_id)
+                out.append(int(resp.producer_id))
+                continue
             last = error_name(resp.error_code)
             if resp.error_code not in (COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR):
                 break
             time.sleep(0.2)  # the coordinator is still loading: ask again
-        raise ProducerIdError(f"cannot get a producer id from the destination cluster: {last}")
+        if len(out) < count:
+            raise ProducerIdError(f"cannot get a producer id from the destination cluster: {last}")
+        return out
     finally:
         manager.close()
         net.close()

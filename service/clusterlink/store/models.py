@@ -49,10 +49,8 @@ class Link(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
     update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # The link's idempotent producer id on the destination (InitProducerId
-    # without a transactional id), kept for the link's whole life: every
-    # writer of the link uses it with epoch 0, so the broker's sequence check
-    # fences late and duplicate batches. None until the link first writes.
+    # Retired: the producer id is now the mirror topic's (MirrorTopic.producer_id);
+    # migration 0006 copied it to the link's existing mirror topics.
     producer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The clusters' ids as the link's runtime last read them. A link whose
     # destination is another link's source is the other half of a two-way
@@ -86,6 +84,15 @@ class MirrorTopic(Base):
     create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
     update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
     status_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The mirror's idempotent producer id on the destination (InitProducerId
+    # without a transactional id), kept for the mirror's whole life: every
+    # session writing the mirror uses it with epoch 0 and a sequence equal to
+    # the destination offset, so the broker's sequence check fences late and
+    # duplicate batches. Per mirror, not per link: a new mirror over a topic
+    # that others wrote to since (a failback) must not meet an old sequence of
+    # the same id there, which the broker would refuse for ever. None until
+    # the mirror is first prepared.
+    producer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Failback (engine.restore): asked for at creation; the runtime moves
     # restore_state REQUESTED -> SETTING_ASIDE -> REPLACING -> DONE and keeps
     # per partition what it set aside ({"partition", "divergence_offset",

@@ -282,30 +282,27 @@ def write_link_status(factory: Factory, link_id: int, statuses: Iterable[MirrorS
     return wanted - found
 
 
-def get_producer_id(factory: Factory, link_id: int) -> int | None:
-    """The link's idempotent producer id on the destination; None when not yet set (or no link)."""
+def mirror_producer_ids(factory: Factory, mirror_ids: Iterable[int]) -> dict[int, int | None]:
+    """Each mirror's producer id on the destination (None: not given one yet); gone mirrors are left out."""
+    ids = sorted(set(mirror_ids))
+    if not ids:
+        return {}
     with factory() as session:
-        return session.scalar(select(Link.producer_id).where(Link.id == link_id))
+        return dict(session.execute(select(MirrorTopic.id, MirrorTopic.producer_id)
+                                    .where(MirrorTopic.id.in_(ids))).tuples().all())
 
 
-def set_producer_id_if_absent(factory: Factory, link_id: int, producer_id: int) -> int:
-    """Stores `producer_id` unless the link has one already; returns the one stored.
-
-    Compare-and-set: of two callers racing with different ids, both get the
-    id of whichever wrote first, so every writer of a link shares one id.
-    Raises LookupError when the link is gone.
-    """
+def set_mirror_producer_ids_if_absent(factory: Factory, fresh: dict[int, int]) -> dict[int, int]:
+    """Stores each mirror's fresh producer id unless it has one already; returns the ones
+    stored (compare-and-set, as for links: racing sessions end with one id per mirror)."""
     with transaction(factory) as session:
-        # On PostgreSQL a concurrent UPDATE waits for the first one's commit,
-        # then finds producer_id set and changes nothing; the SELECT below
-        # (read committed) sees the winner's id.
-        session.execute(
-            update(Link).where(Link.id == link_id, Link.producer_id.is_(None)).values(producer_id=producer_id)
-        )
-        stored = session.scalar(select(Link.producer_id).where(Link.id == link_id))
-    if stored is None:
-        raise LookupError(f"link {link_id} no longer exists")
-    return stored
+        for mirror_id, producer_id in fresh.items():
+            session.execute(update(MirrorTopic)
+                            .where(MirrorTopic.id == mirror_id, MirrorTopic.producer_id.is_(None))
+                            .values(producer_id=producer_id))
+        stored = session.execute(select(MirrorTopic.id, MirrorTopic.producer_id)
+                                 .where(MirrorTopic.id.in_(list(fresh)))).tuples().all()
+    return {mid: pid for mid, pid in stored if pid is not None}
 
 
 def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> None:

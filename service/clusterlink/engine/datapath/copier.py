@@ -90,6 +90,10 @@ class Route:
     source_topic: str
     topic: str
     partitions: dict[int, PartitionState] = field(default_factory=dict)
+    # The mirror's idempotent producer id on the destination (epoch 0), kept
+    # for the mirror's whole life: every batch's sequence is its destination
+    # offset, so the broker fences late and duplicate writes of any session.
+    producer_id: int = -1
 
 
 @dataclass
@@ -112,13 +116,12 @@ class _Walk:
 
 
 class Copier:
-    def __init__(self, name: str, source: Connection, destination: Connection, producer_id: int,
+    def __init__(self, name: str, source: Connection, destination: Connection,
                  settings: CopierSettings, store_segments: Callable[[SegmentBatch], None],
                  on_resync: Callable[[int, int], None], on_acked: Callable[[int, int, int], None],
                  on_fenced: Callable[[int], None]):
         self.name = name
         self.settings = settings
-        self.producer_id = producer_id
         self.producer_epoch = 0
         self._store_segments = store_segments
         self._on_resync = on_resync
@@ -416,7 +419,7 @@ class Copier:
                     found = wire_batches.split_batches(pd.records)
                     aborted = [(a.producer_id, a.first_offset) for a in (pd.aborted_transactions or [])]
                     keep = wire_batches.committed(found, aborted)
-                    planned = st.plan(keep, self.producer_id, self.producer_epoch)
+                    planned = st.plan(keep, self._routes[st.mirror_id].producer_id, self.producer_epoch)
                 except UnreadableBatch as exc:
                     st.fail(str(exc))
                     continue

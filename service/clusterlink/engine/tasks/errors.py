@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import kafka.errors as kerrors
 from confluent_kafka import KafkaException
 
-# What an admin call raises when it fails: librdkafka's error, or the
-# future's own timeout when no broker answered in time (e.g. a refused login).
-ADMIN_ERRORS = (KafkaException, FutureTimeout)
+# What an admin call raises when it fails: librdkafka's error, the future's
+# own timeout when no broker answered in time (e.g. a refused login), or
+# kafka-python's error (group offsets are read with it: kafka.groups).
+ADMIN_ERRORS = (KafkaException, FutureTimeout, kerrors.KafkaError)
 
 
 class SideError(Exception):
@@ -47,6 +49,8 @@ def error_code(exc: BaseException) -> str:
         return "INTERNAL_ERROR"
     err = exc.cause.args[0] if isinstance(exc.cause, KafkaException) and exc.cause.args else None
     name = err.name() if hasattr(err, "name") else ""
+    if isinstance(exc.cause, kerrors.BrokerResponseError):
+        name = exc.cause.message or ""  # Kafka's own error name, e.g. GROUP_AUTHORIZATION_FAILED
     if name in _AUTHENTICATION:
         return "AUTHENTICATION_ERROR"
     if name in _AUTHORIZATION:

@@ -23,6 +23,7 @@ from clusterlink.config import filters as name_filters
 from clusterlink.engine.segments import Segment, destination_for_source
 from clusterlink.engine.tasks import shown
 from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
+from clusterlink.kafka.groups import GroupOffsetReader, GroupOffsets
 
 TASK_NAME = "ConsumerOffsetSync"
 # Destination group states in which nobody consumes: offsets may be written.
@@ -89,6 +90,7 @@ class RunReport:
 @dataclass
 class GroupOffsetSync:
     src_admin: AdminClient
+    src_groups: GroupOffsetReader
     dst_admin: AdminClient
     group_filters: tuple[name_filters.NameFilter, ...]
     prefix: str
@@ -100,7 +102,7 @@ class GroupOffsetSync:
             only_topics: frozenset[str] | None = None) -> RunReport:
         """One sync. `only_topics` (source topics) limits it, as promote does."""
         groups = self._source_groups()
-        committed = {g: self._source_offsets(g) for g in groups}
+        committed = self._source_offsets(groups)
         topics = mirrored()
         if only_topics is not None:
             topics = {t: m for t, m in topics.items() if t in only_topics}
@@ -144,15 +146,13 @@ class GroupOffsetSync:
         names = sorted(g.group_id for g in listed.valid)
         return [g for g in names if name_filters.passes(self.group_filters, g)]
 
-    def _source_offsets(self, group: str) -> dict[tuple[str, int], tuple[int, str]]:
+    def _source_offsets(self, groups: list[str]) -> dict[str, GroupOffsets]:
         try:
-            fut = self.src_admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout)[group]
-            result = fut.result(self.timeout)
+            found = self.src_groups.read(groups)
         except ADMIN_ERRORS as exc:
             raise SideError("source", exc) from exc
-        return {(tp.topic, tp.partition): (tp.offset, tp.metadata or "")
-                for tp in result.topic_partitions or [] if tp.error is None}
+        return {g: {tp: (offset, metadata) for tp, (offset, metadata) in offsets.items() if offset >= 0}
+                for g, offsets in found.items()}
 
     def _busy_destination_groups(self, groups: list[str]) -> set[str]:
         if not groups:

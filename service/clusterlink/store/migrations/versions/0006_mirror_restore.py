@@ -1,4 +1,4 @@
-"""mirror_topics: restore (failback) request and progress
+"""mirror_topics: restore (failback) request and progress; a producer id per mirror topic
 
 Revision ID: 0006
 Revises: 0005
@@ -21,10 +21,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column('set_aside_topic', sa.String(length=249), nullable=False, server_default=''))
         batch.add_column(sa.Column('restore_state', sa.String(length=16), nullable=False, server_default=''))
         batch.add_column(sa.Column('restore_partitions', sa.JSON(), nullable=True))
+        batch.add_column(sa.Column('producer_id', sa.BigInteger(), nullable=True))
+    # Mirrors that wrote with their link's producer id keep it, so a write of a
+    # session from before the upgrade is still fenced by the broker.
+    op.execute("UPDATE mirror_topics SET producer_id = "
+               "(SELECT links.producer_id FROM links WHERE links.id = mirror_topics.link_id)")
 
 
 def downgrade() -> None:
     with op.batch_alter_table('mirror_topics') as batch:
+        batch.drop_column('producer_id')
         batch.drop_column('restore_partitions')
         batch.drop_column('restore_state')
         batch.drop_column('set_aside_topic')
