@@ -90,15 +90,16 @@ def create_mirror_topic(session: Session, req: pb.CreateMirrorTopicRequest) -> p
         set_aside = restore.set_aside_topic or f"{topic}.diverged"
         problem = v.topic_problem(set_aside)
         if problem:
-            where = "restore.set_aside_topic" if restore.set_aside_topic else \
-                f"restore.set_aside_topic: the default name {v.shown(set_aside)}"
-            raise errors.invalid(f"{where} {problem}; set restore.set_aside_topic ({v.TOPIC_RULE})")
+            where = "mirror_topic.restore.set_aside_topic" if restore.set_aside_topic else \
+                f"mirror_topic.restore.set_aside_topic: the default name {v.shown(set_aside)}"
+            raise errors.invalid(f"{where} {problem}; set mirror_topic.restore.set_aside_topic ({v.TOPIC_RULE})")
         if set_aside == topic:
-            raise errors.invalid(f"restore.set_aside_topic {v.shown(set_aside)} is the mirror topic itself; "
+            raise errors.invalid(f"mirror_topic.restore.set_aside_topic {v.shown(set_aside)} is the mirror topic "
+                                 "itself; "
                                  "name a topic of its own (default: the mirror topic followed by '.diverged')")
     elif restore.set_aside_topic:
-        raise errors.invalid("restore.set_aside_topic is set but restore.enabled is false; "
-                             "set restore.enabled to ask for a restore, or leave the side topic out")
+        raise errors.invalid("mirror_topic.restore.set_aside_topic is set but mirror_topic.restore.enabled is "
+                             "false; set restore.enabled to ask for a restore, or leave the side topic out")
     row = m.new_mirror_topic(link.id, topic, source_topic, set_aside)
     session.add(row)
     try:
