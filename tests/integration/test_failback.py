@@ -15,6 +15,7 @@ import pytest
 
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.service import Service, wait_for
+from tests.integration.test_cli import ok, run
 from tests.integration.kafka_io import (
     caught_up,
     create_link,
@@ -125,6 +126,13 @@ def test_restore_sets_the_diverged_records_aside_then_mirrors_with_equal_offsets
     assert dry.restore.set_aside_topic == f"{topic}.diverged"
     with pytest.raises(Exception):  # the dry run created nothing
         stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=dry.name))
+    # The CLI's dry run prints the same, as a table.
+    table = ok("mirror", "create", b_to_a, topic, "--name", topic, "--restore", "--validate-only",
+               endpoint=service.endpoint)
+    assert "restore would set aside 100 record(s)" in table, table
+    rows = [line.split() for line in table.splitlines() if line.split()[:1] in (["0"], ["1"])]
+    assert rows == [[str(p), "150", "200", "50", f"{topic}.diverged", "0"] for p in (0, 1)], table
+    assert run("mirror", "create", b_to_a, topic, "--set-aside-topic", "x", endpoint=service.endpoint).returncode == 2
 
     reverse = stub.CreateMirrorTopic(restore_request(b_to_a, topic)).name
     wait_for("B -> A caught up", lambda: caught_up(stub, reverse, b.bootstrap, topic, 2), timeout=120)
