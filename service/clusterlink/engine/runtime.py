@@ -652,6 +652,11 @@ class LinkRuntime:
                 if self.clusters is not None:
                     log.info("link %s: renewing admin clients after %s", self.spec.name, cause.args[0].name())
                     self.clusters = self.clusters.renewed()
+                    if self.copier is not None:
+                        # The link tasks hold admin clients too: they start again on the new ones.
+                        if self._group_sync is not None:
+                            self._group_sync.src_groups.close()
+                        self._start_tasks()
                 return
             cause = cause.__cause__ or cause.__context__
 
