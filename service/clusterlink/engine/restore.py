@@ -26,6 +26,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,6 +53,22 @@ SIDE_TOPIC_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.po
                       "message.timestamp.type": "CreateTime"}
 
 REQUESTED, SETTING_ASIDE, REPLACING, DONE = "REQUESTED", "SETTING_ASIDE", "REPLACING", "DONE"
+_READERS_GROUP = "Describe on groups PREFIXED 'clusterlink-restore-' (the restore's readers)"
+
+
+@contextmanager
+def _needs(refused: dict[int, str]) -> Iterator[None]:
+    """An authorization refusal (error code -> the ACL it means) becomes a reason that
+    names what the link's user lacks; librdkafka's own text names neither."""
+    try:
+        yield
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        code = err.code() if isinstance(err, KafkaError) else None
+        if code in refused:
+            raise DestinationError(f"the link's user needs {refused[code]} on the destination cluster "
+                                   f"({err.str()})") from exc
+        raise
 
 
 @dataclass
@@ -114,7 +131,9 @@ def read_range(consumer: Consumer, topic: str, starts: dict[int, int], limit: in
                 open_parts.discard(msg.partition())
                 continue
             if err.fatal() or not err.retriable():
-                raise KafkaException(err)
+                with _needs({KafkaError.TOPIC_AUTHORIZATION_FAILED: f"Read on topic {topic!r}",
+                             KafkaError.GROUP_AUTHORIZATION_FAILED: _READERS_GROUP}):
+                    raise KafkaException(err)
             continue
         given += 1
         yield msg
@@ -171,11 +190,19 @@ class Restorer:
             problem = kadmin.create_topics_many(self._admin, [(self.side_topic, partitions, configs)],
                                                 self._timeout)[self.side_topic]
             if problem is not None:
+                with _needs({KafkaError.TOPIC_AUTHORIZATION_FAILED: f"Create on the side topic {self.side_topic!r}"}):
+                    raise problem
                 raise DestinationError(f"cannot create the side topic {self.side_topic!r}: {problem}")
         elif len(info.partitions) < partitions:
             raise FatalMirrorError(
                 f"the side topic {self.side_topic!r} has {len(info.partitions)} partitions but {self.topic!r} has "
                 f"{partitions}; delete it, or create the mirror again with another set-aside topic")
+        # A topic the user may not describe is missing from a full listing (and
+        # "exists" when created): ask for it by name to tell the two apart.
+        seen = self._admin.list_topics(topic=self.side_topic, timeout=self._timeout).topics.get(self.side_topic)
+        if seen is not None and seen.error is not None and seen.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            raise DestinationError(f"the link's user needs Read and Write (which include Describe) on the side "
+                                   f"topic {self.side_topic!r} on the destination cluster")
         return kadmin.list_offsets(self._admin, self.side_topic, list(range(partitions)), "latest", self._timeout)
 
     # -- copying ----------------------------------------------------------------
@@ -185,7 +212,11 @@ class Restorer:
         producer = Producer({**base_config(self._conn), "transactional.id": transactional_id(self._link, self.topic),
                              "acks": "all", "enable.idempotence": True, "linger.ms": 20,
                              "compression.type": "lz4", "transaction.timeout.ms": 120_000})
-        producer.init_transactions(self._timeout)
+        tid = transactional_id(self._link, self.topic)
+        with _needs({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+                     f"Write on the TransactionalId {tid!r} (a PREFIXED ACL on 'clusterlink-restore-' covers "
+                     "every mirror)"}):
+            producer.init_transactions(self._timeout)
         self._producer = producer
         self._next = {s.partition: s.divergence_offset for s in parts}
         self._copied = dict.fromkeys(self._next, 0)
@@ -212,14 +243,15 @@ class Restorer:
         try:
             producer.begin_transaction()
             try:
-                for msg in read_range(consumer, self.topic, dict(self._next), self.chunk_records,
-                                      max(self._timeout, 60.0)):
-                    headers = list(msg.headers() or []) + [(ORIGINAL_OFFSET_HEADER, str(msg.offset()).encode())]
-                    self._produce(producer, msg.partition(), msg.key(), msg.value(), headers, msg.timestamp()[1])
-                    self._next[msg.partition()] = msg.offset() + 1
-                    self._copied[msg.partition()] += 1
-                    moved += 1
-                producer.commit_transaction(max(self._timeout, 60.0))
+                with _needs({KafkaError.TOPIC_AUTHORIZATION_FAILED: f"Write on the side topic {self.side_topic!r}"}):
+                    for msg in read_range(consumer, self.topic, dict(self._next), self.chunk_records,
+                                          max(self._timeout, 60.0)):
+                        headers = list(msg.headers() or []) + [(ORIGINAL_OFFSET_HEADER, str(msg.offset()).encode())]
+                        self._produce(producer, msg.partition(), msg.key(), msg.value(), headers, msg.timestamp()[1])
+                        self._next[msg.partition()] = msg.offset() + 1
+                        self._copied[msg.partition()] += 1
+                        moved += 1
+                    producer.commit_transaction(max(self._timeout, 60.0))
             except BaseException:
                 self._producer = None  # a fresh start re-reads what was committed
                 try:
@@ -261,7 +293,8 @@ class Restorer:
 
     def delete_topic(self) -> bool:
         """Deletes the destination topic; True once the cluster no longer lists it."""
-        kadmin.delete_topic(self._admin, self.topic, self._timeout)
+        with _needs({KafkaError.TOPIC_AUTHORIZATION_FAILED: f"Delete on topic {self.topic!r}"}):
+            kadmin.delete_topic(self._admin, self.topic, self._timeout)
         meta = self._admin.list_topics(timeout=self._timeout)
         info = meta.topics.get(self.topic)
         return info is None or info.error is not None
@@ -297,6 +330,7 @@ def advance(r: Restorer, factory: progress.Factory, mirror_id: int, found: Diver
             return 1.0
         state = REPLACING
         progress.save_restore(factory, mirror_id, state, rows(parts))
+        progress.set_reason(factory, mirror_id, "PENDING", describe(state, rows(parts), r.side_topic))
         log.info("restore of %s: %s set aside in %s; replacing the topic", r.topic,
                  ", ".join(f"partition {s.partition}: {s.records}" for s in parts), r.side_topic)
     if not r.delete_topic():
