@@ -191,17 +191,21 @@ def test_kill_9_during_a_restore_sets_every_record_aside_once(
             if phase == "setting aside":
                 # A random moment inside the copy: after a random number of records more.
                 target = sum(s.records for s in restore_state().partitions) + rng.randint(1, 2000)
-                progressed = wait_for("records set aside", lambda: restore_state().state == pb.Restore.SETTING_ASIDE
-                                      and sum(s.records for s in restore_state().partitions) >= target
-                                      or restore_state().state != pb.Restore.SETTING_ASIDE and
-                                      restore_state().state != pb.Restore.REQUESTED and "past", timeout=120)
-                if progressed == "past":
+
+                def set_aside_or_past(target: int = target) -> str | None:
+                    now = restore_state()  # one read: the state may move between two
+                    if now.state == pb.Restore.SETTING_ASIDE and sum(s.records for s in now.partitions) >= target:
+                        return "now"
+                    return "past" if now.state not in (pb.Restore.SETTING_ASIDE, pb.Restore.REQUESTED) else None
+
+                if wait_for("records set aside", set_aside_or_past, timeout=120) == "past":
                     break
             else:
-                state = wait_for("replacing or done", lambda: restore_state().state in (pb.Restore.REPLACING,
-                                                                                          pb.Restore.DONE)
-                                 and restore_state().state, timeout=120)
-                if state != pb.Restore.REPLACING:
+                def replacing_or_done() -> int | None:
+                    now = restore_state().state
+                    return now if now in (pb.Restore.REPLACING, pb.Restore.DONE) else None
+
+                if wait_for("replacing or done", replacing_or_done, timeout=120) != pb.Restore.REPLACING:
                     break
             service.kill()
             kills += 1
