@@ -316,7 +316,8 @@ def test_bad_input_on_every_rpc(api: Api) -> None:
         assert PASSWORD not in err.details() and "TOPSECRET" not in err.details()
         covered.add(method)
     service = pb.DESCRIPTOR.services_by_name["ClusterLinkService"]
-    assert covered == {method.name for method in service.methods}
+    # A request without fields (ListReplicas) has no input to get wrong.
+    assert covered == {method.name for method in service.methods if method.input_type.fields}
 
 
 def test_create_mirror_topic_default_name_too_long(api: Api) -> None:

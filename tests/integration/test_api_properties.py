@@ -144,6 +144,7 @@ def _base_requests() -> dict[str, Callable[[], Message]]:
         "DeleteMirrorTopic": lambda: pb.DeleteMirrorTopicRequest(name=MIRROR, validate_only=True),
         "ListTranslationSegments": lambda: pb.ListTranslationSegmentsRequest(name=MIRROR, partition=-1),
         "TranslateOffsets": lambda: pb.TranslateOffsetsRequest(name=MIRROR, partition=0, source_offsets=[0, 5]),
+        "ListReplicas": lambda: pb.ListReplicasRequest(),
     }
 
 
@@ -289,7 +290,8 @@ SETTINGS = dict(
 )
 
 
-@pytest.mark.parametrize("method", sorted(FIELDS))
+# A request without fields (ListReplicas) has nothing to malform.
+@pytest.mark.parametrize("method", sorted(name for name, fields in FIELDS.items() if fields))
 def test_malformed_fields(stub: pb_grpc.ClusterLinkServiceStub, method: str) -> None:
     fields = FIELDS[method]
 

@@ -194,8 +194,10 @@ def test_mirror_topic_lifecycle(service_endpoint: str, kafka_source: Any, link: 
     assert table[0].split() == ["Name:", topic]
     assert ["State:", "ACTIVE"] in [line.split() for line in table]
     header = table.index(next(line for line in table if line.startswith("PARTITION")))
-    assert table[header].split() == ["PARTITION", "SOURCE_START", "SOURCE_END", "MIRROR_END", "LAG", "FIDELITY"]
-    assert table[header + 1].split() == ["0", "0", "10", "10", "0", "EXACT"]
+    # A last REPLICA column appears when the service records which replica copies each partition.
+    assert table[header].split()[:6] == ["PARTITION", "SOURCE_START", "SOURCE_END", "MIRROR_END", "LAG", "FIDELITY"]
+    assert table[header].split()[6:] in ([], ["REPLICA"])
+    assert table[header + 1].split()[:6] == ["0", "0", "10", "10", "0", "EXACT"]
 
     listed = ok_json("mirror", "list", link, endpoint=service_endpoint)
     assert [m["source_topic"] for m in listed] == [topic]
@@ -228,6 +230,18 @@ def test_mirror_topic_lifecycle(service_endpoint: str, kafka_source: Any, link: 
         lambda: run("mirror", "describe", link, topic, endpoint=service_endpoint),
         lambda r: r.returncode == 1 and "NOT_FOUND" in r.stderr,
     )
+
+
+def test_replicas_list(service_endpoint: str) -> None:
+    """Table and JSON; what each replica owns is the serve process's to write."""
+    table = ok("replicas", "list", endpoint=service_endpoint).splitlines()
+    assert table[0].split() == ["REPLICA", "ADDRESS", "HEARTBEAT", "LINKS"]
+    listed = ok_json("replicas", "list", endpoint=service_endpoint)
+    assert isinstance(listed, list) and len(listed) == len(table) - 1
+    for replica in listed:
+        assert replica["name"] == "replicas/" + replica["replica_id"]
+        assert set(replica) == {"name", "replica_id", "address", "start_time", "heartbeat_time", "links"}
+    assert [line.split()[0] for line in table[1:]] == [r["replica_id"] for r in listed]
 
 
 def test_promote_wait(service_endpoint: str, kafka_source: Any, link: str) -> None:

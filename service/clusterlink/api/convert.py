@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from clusterlink.api import validation as v
 from clusterlink.store import models as m
+from clusterlink.store.replicas import ReplicaRow
 from clusterlink.v1 import clusterlink_pb2 as pb
 
 
@@ -86,6 +87,7 @@ def task_to_pb(task: m.LinkTask) -> pb.LinkTask:
         state=_enum(pb.LinkTask.State, task.state),
         last_error=task.last_error or "",
         message=task.message or "",
+        replica=replica_name(task.replica_id),
     )
     if task.error_code:
         msg.error_code = _enum(pb.LinkTask.ErrorCode, task.error_code)
@@ -129,6 +131,7 @@ def partition_to_pb(row: m.MirrorPartition) -> pb.PartitionStatus:
         offset_fidelity=pb.TRANSLATED if row.translated else pb.EXACT,
         mirrored_source_offset=row.mirrored_source_offset or 0,
         reencoded_batches=row.reencoded_batches or 0,
+        replica=replica_name(row.replica_id),
     )
 
 
@@ -173,6 +176,39 @@ def segment_to_pb(row: m.TranslationSegment) -> pb.TranslationSegment:
     return pb.TranslationSegment(
         partition=row.partition, source_offset=row.source_offset, destination_offset=row.destination_offset
     )
+
+
+# --------------------------------------------------------------------------- replicas
+
+REPLICA_PREFIX = "replicas/"
+
+
+def replica_name(replica_id: str | None) -> str:
+    """`replicas/{replica_id}`; "" when no replica is recorded."""
+    return f"{REPLICA_PREFIX}{replica_id}" if replica_id else ""
+
+
+def _count(value: object) -> int:
+    # `owned` is JSON another process wrote: anything but an int32 reads as 0.
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**31) <= value < 2**31:
+        return 0
+    return value
+
+
+def replica_to_pb(row: ReplicaRow) -> pb.Replica:
+    msg = pb.Replica(
+        name=replica_name(row.replica_id),
+        replica_id=row.replica_id,
+        address=row.address,
+        links=[
+            pb.ReplicaLink(link=v.link_name(link), partitions=_count(what.get("partitions")),
+                           control=bool(what.get("control")))
+            for link, what in sorted(row.owned.items())
+        ],
+    )
+    _set_time(msg, "start_time", row.start_time)
+    _set_time(msg, "heartbeat_time", row.heartbeat_time)
+    return msg
 
 
 # --------------------------------------------------------------------------- helpers

@@ -18,7 +18,7 @@ import grpc
 from google.protobuf import empty_pb2
 from sqlalchemy.orm import Session, sessionmaker
 
-from clusterlink.api import links, mirror_topics
+from clusterlink.api import links, mirror_topics, replicas
 from clusterlink.api import validation as v
 from clusterlink.api.errors import Conflict, rpc
 from clusterlink.store.db import transaction
@@ -207,3 +207,9 @@ class ClusterLinkServicer(pb_grpc.ClusterLinkServiceServicer):
         self, request: pb.TranslateOffsetsRequest, context: grpc.ServicerContext
     ) -> pb.TranslateOffsetsResponse:
         return self._read(lambda s: mirror_topics.translate_offsets(s, request))
+
+    # ------------------------------------------------------------------ replicas
+
+    @rpc
+    def ListReplicas(self, request: pb.ListReplicasRequest, context: grpc.ServicerContext) -> pb.ListReplicasResponse:
+        return replicas.list_replicas(self._factory)

@@ -3,6 +3,7 @@
     clusterlink serve ...                 run the service (serve_cmd)
     clusterlink link create|list|...      manage links (link_cmd)
     clusterlink mirror create|list|...    manage mirror topics (mirror_cmd)
+    clusterlink replicas list             service replicas sharing the database (replica_cmd)
     clusterlink sandbox up|status|down    local Kafka clusters (sandbox_cmd)
 
 Failures are reported as one `error: ...` line on stderr with exit code 1
@@ -18,7 +19,7 @@ import os
 import sys
 from typing import Any
 
-from clusterlink.cli import link_cmd, mirror_cmd
+from clusterlink.cli import link_cmd, mirror_cmd, replica_cmd
 from clusterlink.cli.client import CliError, one_line
 
 DEBUG_ENV = "CLUSTERLINK_DEBUG"
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_optional(subparsers, *OPTIONAL_COMMANDS[0])
     link_cmd.register(subparsers)
     mirror_cmd.register(subparsers)
+    replica_cmd.register(subparsers)
     for command, module_name in OPTIONAL_COMMANDS[1:]:
         _register_optional(subparsers, command, module_name)
     return parser

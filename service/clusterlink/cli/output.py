@@ -178,6 +178,11 @@ def mirror_link_id(name: str) -> str:
     return link_id(name.split(marker, 1)[0]) if marker in name else ""
 
 
+def replica_id(name: str) -> str:
+    """'replicas/host-123' -> 'host-123'."""
+    return name.split("/", 1)[1] if name.startswith("replicas/") else name
+
+
 def state_name(enum_type: Any, number: int) -> str:
     """Enum value name for tables; '-' for *_UNSPECIFIED."""
     try:
@@ -252,21 +257,29 @@ def link_detail(link: pb.Link) -> str:
     else:
         sections.append("Config: (all defaults)")
     if link.status.tasks:
-        task_rows = [
-            (
-                task.name,
-                state_name(pb.LinkTask.State, task.state),
-                format_time(task, "update_time"),
-                format_time(task, "last_success_time"),
-                (f"{state_name(pb.LinkTask.ErrorCode, task.error_code)}: " if task.error_code else "")
-                + (task.last_error if task.state in (pb.LinkTask.ERROR, pb.LinkTask.IN_ERROR) else task.message),
-            )
-            for task in link.status.tasks
-        ]
-        sections.append("Tasks:\n" + render_table(("TASK", "STATE", "UPDATED", "LAST_SUCCESS", "DETAIL"), task_rows))
+        sections.append("Tasks:\n" + tasks_table(link.status.tasks))
     else:
         sections.append("Tasks: none")
     return "\n\n".join(sections)
+
+
+def tasks_table(tasks: Sequence[pb.LinkTask]) -> str:
+    """A link's tasks; a REPLICA column when the service records which replica runs them."""
+    replicas = any(task.replica for task in tasks)
+    rows = [
+        (
+            task.name,
+            state_name(pb.LinkTask.State, task.state),
+            format_time(task, "update_time"),
+            format_time(task, "last_success_time"),
+            *((replica_id(task.replica),) if replicas else ()),
+            (f"{state_name(pb.LinkTask.ErrorCode, task.error_code)}: " if task.error_code else "")
+            + (task.last_error if task.state in (pb.LinkTask.ERROR, pb.LinkTask.IN_ERROR) else task.message),
+        )
+        for task in tasks
+    ]
+    headers = ("TASK", "STATE", "UPDATED", "LAST_SUCCESS", *(("REPLICA",) if replicas else ()), "DETAIL")
+    return render_table(headers, rows)
 
 
 # --------------------------------------------------------------------------- mirror topics
@@ -293,6 +306,8 @@ def mirrors_table(mirrors: Sequence[pb.MirrorTopic]) -> str:
 
 
 def partitions_table(partitions: Sequence[pb.PartitionStatus]) -> str:
+    """A mirror's partitions; a last REPLICA column when the service records which replica copies them."""
+    replicas = any(p.replica for p in partitions)
     rows = [
         (
             p.partition,
@@ -301,10 +316,12 @@ def partitions_table(partitions: Sequence[pb.PartitionStatus]) -> str:
             p.mirror_end_offset,
             p.lag,
             state_name(pb.OffsetFidelity, p.offset_fidelity),
+            *((replica_id(p.replica),) if replicas else ()),
         )
         for p in sorted(partitions, key=lambda p: p.partition)
     ]
-    return render_table(("PARTITION", "SOURCE_START", "SOURCE_END", "MIRROR_END", "LAG", "FIDELITY"), rows)
+    headers = ("PARTITION", "SOURCE_START", "SOURCE_END", "MIRROR_END", "LAG", "FIDELITY")
+    return render_table((*headers, "REPLICA") if replicas else headers, rows)
 
 
 def set_aside_table(restore: pb.Restore) -> str:
@@ -342,3 +359,35 @@ def mirror_detail(mirror: pb.MirrorTopic) -> str:
 def segments_table(segments: Sequence[pb.TranslationSegment]) -> str:
     rows = [(s.partition, s.source_offset, s.destination_offset) for s in segments]
     return render_table(("PARTITION", "SOURCE_OFFSET", "DESTINATION_OFFSET"), rows)
+
+
+# --------------------------------------------------------------------------- replicas
+
+
+def age(message: Message, field: str, now: dt.datetime | None = None) -> str:
+    """How long ago a timestamp was: '3s ago', '4m ago', '2h ago', '5d ago'; '-' when unset."""
+    if not message.HasField(field):
+        return "-"
+    when = getattr(message, field).ToDatetime(tzinfo=dt.UTC)
+    seconds = int(((now or dt.datetime.now(dt.UTC)) - when).total_seconds())
+    if seconds < 0:
+        return "just now"  # the clocks of this host and the replica's differ a little
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def replica_links(replica: pb.Replica) -> str:
+    """'orders:6 partitions (control), payments:1 partition'; '-' when it owns nothing."""
+    parts = []
+    for owned in replica.links:
+        count = "1 partition" if owned.partitions == 1 else f"{owned.partitions} partitions"
+        parts.append(f"{link_id(owned.link)}:{count}" + (" (control)" if owned.control else ""))
+    return ", ".join(parts)
+
+
+def replicas_table(replicas: Sequence[pb.Replica], now: dt.datetime | None = None) -> str:
+    rows = [(r.replica_id, r.address, age(r, "heartbeat_time", now), replica_links(r))
+            for r in replicas]
+    return render_table(("REPLICA", "ADDRESS", "HEARTBEAT", "LINKS"), rows)

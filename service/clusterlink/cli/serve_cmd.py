@@ -31,6 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token-file", default=None, metavar="PATH",
                    help="require 'authorization: Bearer TOKEN' on every call but health checks; "
                         "the token is the file's first line (CLUSTERLINK_TOKEN overrides)")
+    p.add_argument("--replica-id", default=None, metavar="ID",
+                   help="this replica's name in statuses, metrics and `replicas list` (default: HOST-PID; "
+                        "in Kubernetes, the pod name)")
+    p.add_argument("--replica-group-prefix", default="clusterlink.", metavar="PREFIX",
+                   help="replicas share each link's partitions through the consumer group PREFIX+LINK on the "
+                        "link's source cluster (default 'clusterlink.'; only with PostgreSQL; two deployments "
+                        "that mirror from one source cluster need different prefixes)")
+    p.add_argument("--replica-session-timeout-ms", type=int, default=10000, metavar="MS",
+                   help="a replica that stops answering loses its partitions to the others after this long "
+                        "(the groups' session.timeout.ms; default 10000)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
@@ -62,6 +72,39 @@ def _security(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
+def _heartbeats(factory, replica_id: str, shares, stop: threading.Event,  # type: ignore[no-untyped-def]
+                health: dict[str, float]) -> None:
+    """Records this replica's heartbeat and share; `health['ok']` is the time of the last one that worked."""
+    import time
+
+    from clusterlink.store import replicas
+
+    while not stop.is_set():
+        try:
+            replicas.heartbeat(factory, replica_id, shares())
+            health["ok"] = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - an unreachable store is reported, and acted on by store_ok
+            logging.getLogger(__name__).warning("cannot record this replica's heartbeat: %s",
+                                                str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        stop.wait(HEARTBEAT_SECONDS)
+
+
+# How often a replica records its heartbeat, and how long without one before it
+# stops copying (its store is unreachable: it can no longer record progress, and
+# other replicas may take its partitions over).
+HEARTBEAT_SECONDS = 2.0
+STORE_TIMEOUT_SECONDS = 10.0
+
+
+def _advertised(listen: str, port: int) -> str:
+    import socket
+
+    host = listen.rpartition(":")[0]
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = socket.gethostname()
+    return f"{host}:{port}"
+
+
 def _still_owner(check, engine, token: str) -> bool:  # type: ignore[no-untyped-def]
     try:
         return check(engine, token)
@@ -78,9 +121,20 @@ def run(args: argparse.Namespace) -> int:
     from clusterlink.api.server import build_server
     from clusterlink.cli.log_repeats import RepeatFilter
     from clusterlink.metrics.exporter import build_metrics, serve_metrics
+    import time
+
     from clusterlink.reconcile.runtimes import Reconciler
-    from clusterlink.store.db import default_url, make_engine, owned_session_factory, upgrade
-    from clusterlink.store.ownership import DatabaseInUseError, claim, hold_database, still_owner
+    from clusterlink.replicas.settings import ReplicaSettings
+    from clusterlink.store import replicas
+    from clusterlink.store.db import (
+        default_url,
+        make_engine,
+        normalize_url,
+        owned_session_factory,
+        session_factory,
+        upgrade,
+    )
+    from clusterlink.store.ownership import DatabaseInUseError, DatabaseLock, claim, hold_database, still_owner
     from clusterlink.store.secrets import SecretKeyError, load_box
 
     logging.basicConfig(
@@ -98,12 +152,25 @@ def run(args: argparse.Namespace) -> int:
         return 1
     url = args.db or default_url()
     shown = make_url(url).render_as_string(hide_password=True)
+    # PostgreSQL: any number of replicas share the work through Kafka's group
+    # protocol. SQLite: one process, which owns everything.
+    shared = not normalize_url(url).startswith("sqlite")
+    try:
+        replica_id = replicas.validate_replica_id(args.replica_id) if args.replica_id \
+            else replicas.default_replica_id()
+        if not 1000 <= args.replica_session_timeout_ms <= 300000:
+            raise ValueError("--replica-session-timeout-ms must be between 1000 and 300000")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    token: str | None = None
     try:
         box = load_box(Path(args.secret_key_file) if args.secret_key_file else None)
-        lock = hold_database(url)
+        lock = DatabaseLock(release=lambda: None) if shared else hold_database(url)
         upgrade(url)
         engine = make_engine(url)
-        token = claim(engine, lock)
+        if not shared:
+            token = claim(engine, lock)
     except (SecretKeyError, DatabaseInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -111,15 +178,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot open the database {shown}: {exc.__class__.__name__}: "
               f"{str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return 1
-    factory = owned_session_factory(engine, token)
-    metrics = build_metrics(factory)
+    factory = owned_session_factory(engine, token) if token else session_factory(engine)
+    holder: list[Reconciler] = []
+    metrics = build_metrics(factory, replica_id, lambda: holder[0].shares() if holder else {})
     if args.metrics_listen != "off":
         try:
             serve_metrics(metrics, args.metrics_listen)
         except OSError as exc:
             print(f"error: cannot listen for metrics on {args.metrics_listen}: {exc}", file=sys.stderr)
             return 1
-    reconciler = Reconciler(factory, box, metrics, interval=args.reconcile_interval)
+    health = {"ok": time.monotonic()}
+    settings = ReplicaSettings(replica_id, shared, args.replica_group_prefix, args.replica_session_timeout_ms)
+    reconciler = Reconciler(factory, box, metrics, interval=args.reconcile_interval, replica=settings,
+                            store_ok=lambda: time.monotonic() - health["ok"] < STORE_TIMEOUT_SECONDS)
+    holder.append(reconciler)
     try:
         server, port = build_server(args.listen, factory, box, on_change=reconciler.wake, security=security)
     except RuntimeError as exc:
@@ -129,16 +201,26 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     loop = threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True)
+    try:
+        replicas.register(factory, replica_id, _advertised(args.listen, port))
+    except Exception as exc:  # noqa: BLE001 - one clear line at the edge
+        print(f"error: cannot register replica {replica_id} in {shown}: {exc}", file=sys.stderr)
+        return 1
+    beats = threading.Thread(target=_heartbeats, args=(factory, replica_id, reconciler.shares, stop, health),
+                             name="heartbeat", daemon=True)
     server.start()
     loop.start()
+    beats.start()
     host = args.listen.rpartition(":")[0]
     transport = "TLS" if security.tls_cert_pem else "plaintext"
     auth = ", bearer token required" if security.token else ""
+    mode = f"replica {replica_id}, sharing links through groups {args.replica_group_prefix}LINK" if shared \
+        else f"replica {replica_id}, the only one (SQLite)"
     print(f"clusterlink serving on {host}:{port} ({transport}{auth}; database {shown}, "
-          f"metrics {args.metrics_listen})", flush=True)
+          f"metrics {args.metrics_listen}; {mode})", flush=True)
     status = 0
     while not stop.wait(5.0):
-        if not lock.alive() or not _still_owner(still_owner, engine, token):
+        if token is not None and (not lock.alive() or not _still_owner(still_owner, engine, token)):
             logging.getLogger(__name__).error(
                 "lost the exclusive lock on the database %s; stopping so that no mirror gets two writers", shown
             )
@@ -147,5 +229,9 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("shutting down")
     server.stop(5).wait()
     loop.join(60)
+    try:
+        replicas.unregister(factory, replica_id)
+    except Exception:  # noqa: BLE001 - its row ages out of the listing anyway
+        pass
     lock.release()
     return status

@@ -27,13 +27,14 @@ from clusterlink.config import filters as name_filters
 from clusterlink.config import topic_configs
 from clusterlink.engine import mirror as mirror_steps
 from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, SegmentBatch
-from clusterlink.engine.datapath.partition import Phase
+from clusterlink.engine.datapath.partition import PartitionState, Phase
 from clusterlink.engine.prepare import (
     DestinationError,
     DivergenceError,
     FatalMirrorError,
     SourceTopicMissingError,
     SourceUnavailableError,
+    read_offsets,
 )
 from clusterlink.engine import restore
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
@@ -44,6 +45,7 @@ from clusterlink.kafka import wire
 from clusterlink.kafka.groups import GroupOffsetReader
 from clusterlink.kafka.clients import Connection
 from clusterlink.metrics.exporter import Metrics
+from clusterlink.replicas.ownership import EVERYTHING, Everything, Owned, Ownership
 from clusterlink.store import lifecycle, progress
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ STATUS_REFRESH = 30.0
 _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH})
 # A step with nothing to do sleeps this long unless woken (a timer, not a poll).
 IDLE = 3600.0
+# Mirror states in which a replica copies a mirror that the control replica prepared.
+_ADOPTABLE = frozenset({lifecycle.ACTIVE, lifecycle.SOURCE_UNAVAILABLE, lifecycle.PROMOTING})
+# Steps only the replica that runs the link's control work schedules.
+_CONTROL_STEPS = frozenset({"prepare", "topology", group_offsets.TASK_NAME, new_topics.TASK_NAME,
+                            config_sync.TASK_NAME, acl_sync.TASK_NAME})
 
 
 @dataclass(frozen=True)
@@ -90,10 +97,16 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
 
 
 class LinkRuntime:
-    def __init__(self, spec: LinkSpec, factory: progress.Factory, metrics: Metrics):
+    def __init__(self, spec: LinkSpec, factory: progress.Factory, metrics: Metrics,
+                 ownership: Ownership | None = None, replica_id: str = ""):
         self.spec = spec
         self.factory = factory
         self.metrics = metrics
+        # Which partitions and which control work are this replica's (replicas.ownership).
+        self.ownership: Ownership = ownership or Everything()
+        self.replica_id = replica_id
+        self._owned: Owned = Owned(frozenset(), control=False)
+        self._control = False
         self.timeout = spec.knob("source.request.timeout.ms") / 1000
         self.mirrors: dict[int, mirror_steps.MirrorSpec] = {}   # wanted by the reconciler
         self._lock = threading.Lock()
@@ -123,6 +136,12 @@ class LinkRuntime:
     def stopping(self) -> bool:
         return self._stopping
 
+    def share(self) -> dict[str, object]:
+        """This replica's share of the link: the partitions it copies, whether it runs the control work."""
+        copier = self.copier
+        count = sum(len(r.partitions) for r in copier.routes().values()) if copier is not None else 0
+        return {"partitions": count, "control": self._control}
+
     def mirror_ids(self) -> frozenset[int]:
         """Mirrors this runtime runs, including removed ones whose writes may still land."""
         with self._lock:
@@ -136,6 +155,7 @@ class LinkRuntime:
         """Returns at once; `finished` tells when both threads are gone."""
         self._stopping = True
         self.scheduler.stop()
+        self.ownership.close()
         if self.copier is not None:
             self.copier.stop()
         if self._group_sync is not None:
@@ -149,11 +169,12 @@ class LinkRuntime:
     def add_mirror(self, spec: mirror_steps.MirrorSpec) -> None:
         with self._lock:
             self.mirrors[spec.mirror_id] = spec
+            self.ownership.subscribe(m.source_topic for m in self.mirrors.values())
         records = self.metrics.records.labels(self.spec.name, spec.topic)
         size = self.metrics.bytes.labels(self.spec.name, spec.topic)
         fenced = self.metrics.fenced.labels(self.spec.name, spec.topic)
         self._counters[spec.mirror_id] = (records.inc, size.inc, fenced.inc)
-        if self.copier is not None:
+        if self.copier is not None and self._control:
             self._enqueue_prepare(spec)
 
     def remove_mirror(self, mirror_id: int) -> None:
@@ -163,6 +184,7 @@ class LinkRuntime:
             self._to_prepare.pop(mirror_id, None)
             if m is not None:
                 self._winding_down[mirror_id] = m
+            self.ownership.subscribe(m.source_topic for m in self.mirrors.values())
         self.scheduler.remove(self._prepare_name(mirror_id))
         if m is None:
             return
@@ -202,21 +224,94 @@ class LinkRuntime:
         spec = self.spec
         self.clusters = mirror_steps.Clusters.connect(spec.source, spec.destination, self.timeout)
         copier = Copier(spec.name, spec.source, spec.destination, copier_settings(spec),
-                        self._store_segments, self._on_resync, self._on_acked, self._on_fenced)
+                        self._store_segments, self._on_resync, self._on_acked, self._on_fenced,
+                        self.ownership.may_write)
         if self._stopping:
             return None
         copier.start()
         self.copier = copier
-        with self._lock:
-            wanted = list(self.mirrors.values())
-        for m in wanted:
-            self._enqueue_prepare(m)
-        self._start_tasks()
+        self.scheduler.add("ownership", self._ownership_step)
+        self.ownership.start(lambda: self.scheduler.wake("ownership"))
         self.scheduler.add("cluster-ids", self._cluster_ids_step)
         self.scheduler.add("status", self._status_step, spec.knob("mirror.status.interval.ms") / 1000)
-        self.scheduler.add("topology", self._topology_step, TOPOLOGY_INTERVAL)
         self.scheduler.add("resync", self._resync_step, 1.0)
         return None
+
+    # -- ownership ------------------------------------------------------------------
+
+    def _ownership_step(self) -> float | None:
+        """Acts on this replica's share of the link: the partitions it copies, and the control work."""
+        assert self.copier is not None
+        owned = self.ownership.owned()
+        if owned.control and not self._control:
+            self._become_control()
+        elif not owned.control and self._control:
+            self._lose_control()
+        self._owned = owned
+        if owned.problem:
+            log.warning("link %s: %s", self.spec.name, owned.problem)
+            for m in list(self.mirrors.values()):
+                orders = progress.read_orders(self.factory, m.mirror_id)
+                if orders is not None and orders.state == lifecycle.PENDING:
+                    progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, owned.problem)
+        moved = False
+        for mirror_id, route in self.copier.routes().items():
+            want = owned.of_topic(route.source_topic, route.partition_count)
+            have = set(route.partitions)
+            if want == have:
+                continue
+            added = want - have
+            reencoded = progress.load_reencoded(self.factory, mirror_id) if added else {}
+            states = {}
+            for p in sorted(added):
+                states[p] = PartitionState.awaiting(mirror_id, p)
+                states[p].reencoded_batches = reencoded.get(p, 0)
+            self.copier.set_partitions(mirror_id, states, have - want)
+            moved = moved or bool(added)
+        if moved:
+            self.scheduler.add("resync", self._resync_step, 0.2)  # after the data path took them
+        return 5.0
+
+    def _become_control(self) -> None:
+        """This replica now runs the link's once-per-link work."""
+        log.info("link %s: replica %s runs the link's control work", self.spec.name, self.replica_id or "(only)")
+        self._control = True
+        assert self.copier is not None
+        routed = set(self.copier.routes())
+        with self._lock:
+            waiting = [m for mid, m in self.mirrors.items() if mid not in routed]
+        for m in waiting:
+            self._enqueue_prepare(m)
+        self._start_tasks()
+        self.scheduler.add("topology", self._topology_step, TOPOLOGY_INTERVAL)
+
+    def _lose_control(self) -> None:
+        log.info("link %s: replica %s no longer runs the link's control work", self.spec.name, self.replica_id)
+        self._control = False
+        with self._lock:
+            self._to_prepare.clear()
+        for name in self.scheduler.names():
+            if name in _CONTROL_STEPS or name.startswith(("restore/", "prepare/")):
+                self.scheduler.remove(name)
+        if self._group_sync is not None:
+            self._group_sync.src_groups.close()
+            self._group_sync = None
+
+    def _adopt(self, m: mirror_steps.MirrorSpec) -> None:
+        """Starts a mirror that the control replica prepared: this replica's partitions resync
+        from the destination's end offsets (and get the resume check on the way)."""
+        assert self.clusters is not None and self.copier is not None
+        meta = self.clusters.dst_admin.list_topics(m.topic, timeout=self.timeout)
+        info = meta.topics.get(m.topic)
+        if info is None or info.error is not None or not info.partitions:
+            return  # the control replica prepares it
+        producer_id = progress.mirror_producer_ids(self.factory, [m.mirror_id]).get(m.mirror_id)
+        if producer_id is None:
+            return
+        count = len(info.partitions)
+        log.info("mirror %s/%s: copying this replica's partitions of the %d", self.spec.name, m.topic, count)
+        self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, {}, producer_id, count))
+        self.scheduler.wake("ownership")
 
     def _cluster_ids_step(self) -> float | None:
         """Records both clusters' ids once: how two-way pairs of links find each other."""
@@ -275,11 +370,12 @@ class LinkRuntime:
             log.warning("link %s: %s failed: %s", self.spec.name, name, text)
             self.metrics.task_runs.labels(self.spec.name, name, "error").inc()
             progress.record_sync_task(self.factory, self.spec.link_id, name,
-                                      state="IN_ERROR", error_code=code, error=text)
+                                      state="IN_ERROR", error_code=code, error=text, replica_id=self.replica_id)
             return False
         self.metrics.task_runs.labels(self.spec.name, name, "ok").inc()
         if record_success:
-            progress.record_sync_task(self.factory, self.spec.link_id, name, state="ACTIVE", message=message)
+            progress.record_sync_task(self.factory, self.spec.link_id, name, state="ACTIVE", message=message,
+                                      replica_id=self.replica_id)
         return True
 
     def _failed_login(self, side: str) -> str | None:
@@ -351,6 +447,8 @@ class LinkRuntime:
     def _mirrored_view(self) -> dict[str, group_offsets.MirroredTopic]:
         """Source topic -> what its mirror holds, for mirrors that are mirroring."""
         assert self.copier is not None
+        if not self._owned.everything:
+            return self._stored_view()
         view: dict[str, group_offsets.MirroredTopic] = {}
         for route in self.copier.routes().values():
             if route.mirror_id not in self.mirrors:
@@ -358,6 +456,23 @@ class LinkRuntime:
             view[route.source_topic] = group_offsets.MirroredTopic(route.topic, {
                 p: group_offsets.MirroredPartition(st.mirrored_source_offset(), tuple(st.segments))
                 for p, st in list(route.partitions.items())
+            })
+        return view
+
+    def _stored_view(self) -> dict[str, group_offsets.MirroredTopic]:
+        """The same, as the replicas that copy the partitions last reported it: each replica
+        holds only its own partitions. The store lags by a status interval at most, so a
+        synced consumer offset is never past what the mirror holds."""
+        assert self.copier is not None
+        routes = {mid: r for mid, r in self.copier.routes().items() if mid in self.mirrors}
+        segments = progress.load_link_segments(self.factory, list(routes))
+        view: dict[str, group_offsets.MirroredTopic] = {}
+        for mirror_id, route in routes.items():
+            rows = progress.read_partition_rows(self.factory, mirror_id)
+            view[route.source_topic] = group_offsets.MirroredTopic(route.topic, {
+                p: group_offsets.MirroredPartition(row.mirrored_source_offset,
+                                                   tuple(segments.get(mirror_id, {}).get(p, [])))
+                for p, row in rows.items()
             })
         return view
 
@@ -378,16 +493,22 @@ class LinkRuntime:
                     self._to_prepare.setdefault(m.mirror_id, m)
             raise  # the scheduler backs off; _on_error shows it on these mirrors
         started: list[int] = []
+        owned = self.ownership.owned()
         for m in batch:
             result = results.get(m.mirror_id)
             if isinstance(result, Exception):
                 self._prepare_failed(m, result)
             elif result is not None and m.mirror_id in self.mirrors and m.mirror_id in producer_ids:
                 reencoded = progress.load_reencoded(self.factory, m.mirror_id)
-                for p, st in result.items():
+                mine = owned.of_topic(m.source_topic, len(result))
+                states = {p: st for p, st in result.items() if p in mine}
+                for p, st in states.items():
                     st.reencoded_batches = reencoded.get(p, 0)
-                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, result, producer_ids[m.mirror_id]))
+                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, states, producer_ids[m.mirror_id],
+                                      len(result)))
                 started.append(m.mirror_id)
+        if started:
+            self.scheduler.wake("ownership")  # partitions assigned while it was being prepared
         progress.mark_mirroring(self.factory, self.spec.link_id,
                                 {mid: self.mirrors[mid].task_name for mid in started if mid in self.mirrors})
         return 0.0 if self._to_prepare else IDLE
@@ -511,9 +632,9 @@ class LinkRuntime:
                     f"source topic {route.source_topic!r} was deleted on the source cluster; the mirrored "
                     "records stay on the destination. Fail over or delete this mirror topic")))
                 continue
-            if len(info.partitions) > len(route.partitions):
+            if len(info.partitions) > route.partition_count:
                 log.info("mirror %s/%s: source topic grew from %d to %d partitions; adding them",
-                         self.spec.name, m.topic, len(route.partitions), len(info.partitions))
+                         self.spec.name, m.topic, route.partition_count, len(info.partitions))
                 self.copier.remove(mirror_id)
                 self._enqueue_prepare(m)
         return TOPOLOGY_INTERVAL
@@ -531,7 +652,16 @@ class LinkRuntime:
         statuses: list[progress.MirrorStatus] = []
         signatures: dict[int, tuple[tuple[int, ...], ...]] = {}
         refresh_all = now - self._last_refresh >= STATUS_REFRESH
-        for mirror_id, route in self.copier.routes().items():
+        routes = self.copier.routes()
+        if not self._control:
+            # Mirrors the control replica prepared meanwhile: copy this replica's partitions.
+            with self._lock:
+                waiting = [m for mid, m in self.mirrors.items() if mid not in routes]
+            for m in waiting:
+                order = orders.get(m.mirror_id)
+                if order is not None and order.state in _ADOPTABLE:
+                    self._adopt(m)
+        for mirror_id, route in routes.items():
             m = self.mirrors.get(mirror_id)
             order = orders.get(mirror_id)
             if m is None or order is None:
@@ -548,10 +678,14 @@ class LinkRuntime:
                 status = self._status_of(route)
                 statuses.append(status)
                 signatures[mirror_id] = signature
-            self._source_health(m, route, order.state, now)
-            if order.state == lifecycle.PROMOTING:
-                self._try_promote(m, (status or self._status_of(route)).partitions, route, now)
-        progress.write_link_status(self.factory, self.spec.link_id, statuses)
+            if route.partitions:
+                self._source_health(m, route, order.state, now)
+            if order.state == lifecycle.PROMOTING and self._control:
+                if self._owned.everything:
+                    self._try_promote(m, (status or self._status_of(route)).partitions, route, now)
+                else:
+                    self._try_promote_shared(m, route)
+        progress.write_link_status(self.factory, self.spec.link_id, statuses, self.replica_id or None)
         self._written.update(signatures)
         if refresh_all:
             self._last_refresh = now
@@ -605,6 +739,33 @@ class LinkRuntime:
                 f"waiting for lag 0 before promoting: {sum(behind.values())} records behind on partitions "
                 f"{sorted(behind)}")
             return
+        self._promote(m)
+
+    def _try_promote_shared(self, m: mirror_steps.MirrorSpec, route: Route) -> None:
+        """Promotion when several replicas copy the mirror: every partition's owner reported lag 0,
+        and neither cluster moved since it did (the reported end offsets are still the ends)."""
+        assert self.clusters is not None
+        rows = progress.read_partition_rows(self.factory, m.mirror_id)
+        parts = list(range(route.partition_count))
+        behind = {p: rows[p].lag if p in rows else -1 for p in parts if p not in rows or rows[p].lag > 0}
+        if not behind:
+            try:
+                src = read_offsets(self.clusters.src_admin, m.source_topic, parts, self.timeout)
+                dst = read_offsets(self.clusters.dst_admin, m.topic, parts, self.timeout)
+            except KafkaException:
+                return  # lag is only known while both clusters answer
+            behind = {p: -1 for p in parts
+                      if rows[p].source_end_offset != src.high[p] or rows[p].mirror_end_offset != dst.high[p]}
+        if behind:
+            known = sum(n for n in behind.values() if n > 0)
+            progress.set_reason(
+                self.factory, m.mirror_id, lifecycle.PROMOTING,
+                f"waiting for lag 0 before promoting: {known} records behind on partitions {sorted(behind)} "
+                "(as reported by the replicas that copy them)")
+            return
+        self._promote(m)
+
+    def _promote(self, m: mirror_steps.MirrorSpec) -> None:
         if self._group_sync is not None and not self._sync_groups(frozenset([m.source_topic])):
             progress.set_reason(self.factory, m.mirror_id, lifecycle.PROMOTING,
                                 "waiting: the last consumer offset sync before promoting failed; see the link's tasks")

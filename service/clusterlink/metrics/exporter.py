@@ -3,15 +3,19 @@
 Counters of moved records and bytes are kept in memory by the workers; every
 gauge (links, mirror topics by state, lag) is read from the store at scrape
 time, so what Prometheus shows is exactly what the API reports.
+
+With several replicas each one exports its own counters, labelled
+`replica`, and the same store gauges (the lag gauge names the replica that
+copies each partition); sum the counters over replicas.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,7 +58,7 @@ class StoreCollector(Collector):
         lag = GaugeMetricFamily(
             "clusterlink_partition_lag",
             "Source offsets not yet mirrored, per mirror partition.",
-            labels=["link", "mirror_topic", "partition"],
+            labels=["link", "mirror_topic", "partition", "replica"],
         )
         max_lag = GaugeMetricFamily(
             "clusterlink_mirror_max_lag",
@@ -69,13 +73,14 @@ class StoreCollector(Collector):
             for state in STATES:
                 by_state.add_metric([state], counts.get(state, 0))
             rows = session.execute(
-                select(Link.name, MirrorTopic.name, MirrorPartition.partition, MirrorPartition.lag)
+                select(Link.name, MirrorTopic.name, MirrorPartition.partition, MirrorPartition.lag,
+                       MirrorPartition.replica_id)
                 .join(MirrorTopic, MirrorTopic.link_id == Link.id)
                 .join(MirrorPartition, MirrorPartition.mirror_topic_id == MirrorTopic.id)
             ).all()
         worst: dict[tuple[str, str], int] = {}
-        for link, mirror, partition, value in rows:
-            lag.add_metric([link, mirror, str(partition)], value)
+        for link, mirror, partition, value, replica in rows:
+            lag.add_metric([link, mirror, str(partition), replica or ""], value)
             worst[(link, mirror)] = max(worst.get((link, mirror), 0), value)
         for (link, mirror), value in worst.items():
             max_lag.add_metric([link, mirror], value)
@@ -94,8 +99,41 @@ class StoreCollector(Collector):
         yield from (links, by_state, lag, max_lag, last_success)
 
 
-def build_metrics(factory: sessionmaker[Session]) -> Metrics:
-    registry = CollectorRegistry()
+class ReplicaLabelled(Collector):
+    """This process's own metrics, each sample labelled with the replica that counted it."""
+
+    def __init__(self, inner: CollectorRegistry, replica_id: str) -> None:
+        self._inner = inner
+        self._replica_id = replica_id
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._inner.collect():  # fresh objects on every scrape
+            family.samples = [s._replace(labels={**s.labels, "replica": self._replica_id}) for s in family.samples]
+            yield family
+
+
+class OwnedCollector(Collector):
+    """What this replica owns now, per link: partitions it copies, and whether it runs the control work."""
+
+    def __init__(self, owned: Callable[[], dict[str, dict[str, object]]]) -> None:
+        self._owned = owned
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        parts = GaugeMetricFamily("clusterlink_replica_partitions",
+                                  "Mirror partitions this replica copies, per link.", labels=["link"])
+        control = GaugeMetricFamily("clusterlink_replica_control",
+                                    "1 when this replica runs the link's once-per-link work.", labels=["link"])
+        for link, share in sorted(self._owned().items()):
+            parts.add_metric([link], float(share.get("partitions", 0)))  # type: ignore[arg-type]
+            control.add_metric([link], 1.0 if share.get("control") else 0.0)
+        yield from (parts, control)
+
+
+def build_metrics(factory: sessionmaker[Session], replica_id: str = "",
+                  owned: Callable[[], dict[str, dict[str, object]]] | None = None) -> Metrics:
+    outer = CollectorRegistry()
+    # Counters live in their own registry when they get a replica label at scrape time.
+    registry = CollectorRegistry() if replica_id else outer
     records = Counter(
         "clusterlink_mirrored_records",
         "Records written to mirror topics.",
@@ -134,8 +172,12 @@ def build_metrics(factory: sessionmaker[Session]) -> Metrics:
         ["link"],
         registry=registry,
     )
-    registry.register(StoreCollector(factory))
-    return Metrics(registry=registry, records=records, bytes=mirrored_bytes, fenced=fenced,
+    if registry is not outer:
+        outer.register(ReplicaLabelled(registry, replica_id))
+    outer.register(StoreCollector(factory))
+    if owned is not None:
+        outer.register(OwnedCollector(owned))
+    return Metrics(registry=outer, records=records, bytes=mirrored_bytes, fenced=fenced,
                    task_runs=task_runs, synced_groups=synced_groups, managed_acls=managed_acls)
 
 

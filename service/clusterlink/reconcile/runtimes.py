@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -24,6 +25,7 @@ from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.clients import Connection, admin_config
 from clusterlink.metrics.exporter import Metrics
 from clusterlink.reconcile.diff import LinkRow, MirrorRow, RunningLink, desired_state, plan
+from clusterlink.replicas.settings import ReplicaSettings
 from clusterlink.store import progress
 from clusterlink.store.models import Link, MirrorTopic
 from clusterlink.store.secrets import SecretBox
@@ -43,11 +45,16 @@ def build_spec(link: Link, box: SecretBox) -> LinkSpec:
 
 
 class Reconciler:
-    def __init__(self, factory: progress.Factory, box: SecretBox, metrics: Metrics, interval: float = 1.0):
+    def __init__(self, factory: progress.Factory, box: SecretBox, metrics: Metrics, interval: float = 1.0,
+                 replica: ReplicaSettings | None = None, store_ok: Callable[[], bool] = lambda: True):
         self.factory = factory
         self.box = box
         self.metrics = metrics
         self.interval = interval
+        self.replica = replica or ReplicaSettings(replica_id="")
+        # False once this replica cannot reach the store: it then copies nothing
+        # (its runtimes stop and leave their groups, so other replicas take over).
+        self.store_ok = store_ok
         self.runtimes: dict[int, LinkRuntime] = {}
         self._deleting: dict[int, threading.Thread] = {}
         self._wake = threading.Event()
@@ -58,6 +65,10 @@ class Reconciler:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self._wake.clear()
+            if not self.store_ok():
+                self._stop_all_for_store()
+                self._wake.wait(min(self.interval, 1.0))
+                continue
             try:
                 self.reconcile_once()
             except Exception:  # noqa: BLE001 - the loop must outlive a bad pass
@@ -102,6 +113,19 @@ class Reconciler:
         for mirror_id in todo.finish_deletes:
             self._finish_delete(mirror_id)
 
+    def _stop_all_for_store(self) -> None:
+        running = [rt for rt in self.runtimes.values() if not rt.stopping]
+        if running:
+            log.error("cannot reach the store: stopping every link runtime of this replica until it is back")
+        for runtime in running:
+            runtime.stop()
+        for link_id in [lid for lid, rt in self.runtimes.items() if rt.finished]:
+            self.runtimes.pop(link_id)  # their STOPPED task states cannot be written now
+
+    def shares(self) -> dict[str, dict[str, object]]:
+        """Link name -> this replica's share of it (for the heartbeat and the metrics)."""
+        return {rt.spec.name: rt.share() for rt in list(self.runtimes.values()) if not rt.stopping}
+
     def _stopped(self, runtime: LinkRuntime) -> None:
         """Both threads of the runtime are gone: none of its writes can land any more."""
         for m in runtime.stopped_mirrors():
@@ -123,7 +147,8 @@ class Reconciler:
             if link is None:
                 return
             spec = build_spec(link, self.box)
-        runtime = LinkRuntime(spec, self.factory, self.metrics)
+        runtime = LinkRuntime(spec, self.factory, self.metrics,
+                              self.replica.ownership_for(spec.source, spec.name), self.replica.replica_id)
         self.runtimes[link_id] = runtime
         runtime.start()
         log.info("started the runtime of link %s", spec.name)

@@ -162,7 +162,8 @@ def link_acls(role: str, principal: str = f"User:{LINKER}") -> list[Any]:
     Each was checked by mirroring without it (tests/integration/test_secured_clusters.py
     runs with exactly these). Source: Read topics (fetch), DescribeConfigs on topics
     (a mirror copies its source's configs), Describe groups (consumer offset sync:
-    OffsetFetch), Describe the cluster (ACL sync: DescribeAcls). Destination: Create,
+    OffsetFetch), Read groups (with PostgreSQL, replicas join one group per link),
+    Describe the cluster (ACL sync: DescribeAcls). Destination: Create,
     Write, Read (a resuming mirror reads its last record; OffsetCommit checks Read on
     the topics), Alter (CreatePartitions), AlterConfigs and Delete (DeleteRecords when a
     source log does not start at 0) on topics; Read groups (OffsetCommit); Alter the
@@ -183,7 +184,9 @@ def link_acls(role: str, principal: str = f"User:{LINKER}") -> list[Any]:
     if role == "source":
         wanted = {
             ResourceType.TOPIC: (AclOperation.DESCRIBE, AclOperation.READ, AclOperation.DESCRIBE_CONFIGS),
-            ResourceType.GROUP: (AclOperation.DESCRIBE,),
+            # Describe: consumer offset sync (OffsetFetch). Read: the replicas' own
+            # group per link (JoinGroup), which assigns the partitions.
+            ResourceType.GROUP: (AclOperation.DESCRIBE, AclOperation.READ),
             ResourceType.BROKER: (AclOperation.DESCRIBE,),
         }
     elif role == "destination":

@@ -9,8 +9,9 @@ from pathlib import Path
 import platformdirs
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from clusterlink.store.models import ServiceOwner
 
@@ -46,8 +47,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    # The application name lets a serve that takes over the database find
-    # the sessions of the one it replaces (store.ownership.claim).
+    # The application name tells an operator which sessions are ClusterLink's.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
                          connect_args={"application_name": APPLICATION_NAME})
 
@@ -56,11 +56,32 @@ APPLICATION_NAME = "clusterlink-serve"
 
 
 def upgrade(url: str) -> None:
-    """Brings the schema to the newest Alembic revision."""
+    """Brings the schema to the newest Alembic revision.
+
+    Replicas that start together on one PostgreSQL database take turns: an
+    advisory lock held for the upgrade makes the later ones find it done.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        command.upgrade(cfg, "head")
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _UPGRADE_LOCK})
+            try:
+                command.upgrade(cfg, "head")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _UPGRADE_LOCK})
+    finally:
+        engine.dispose()
+
+
+# An arbitrary, fixed 64-bit key: "clusterlink schema".
+_UPGRADE_LOCK = 0x636C5F736368
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -141,6 +141,10 @@ class MirrorPartition(Base):
     # Source batches re-encoded instead of forwarded as they are (compaction
     # holes, legacy format, a resume inside a batch).
     reencoded_batches: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The replica (Replica.id) that last wrote this partition's status, i.e. the
+    # one copying it. Not a foreign key: the row outlives a replica that is
+    # pruned or unregistered, and says who copied it last. None when not recorded.
+    replica_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     mirror_topic: Mapped[MirrorTopic] = relationship(back_populates="partitions")
 
@@ -182,6 +186,8 @@ class LinkTask(Base):
     error_code: Mapped[str] = mapped_column(String(32), default="", server_default="")
     last_success_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The replica (Replica.id) running the task; None when not recorded.
+    replica_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     link: Mapped[Link] = relationship(back_populates="tasks")
 
@@ -219,3 +225,26 @@ class ServiceOwner(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token: Mapped[str] = mapped_column(String(64))
     claim_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Replica(Base):
+    """One `clusterlink serve --replica-id ID` process sharing the database with others.
+
+    Written by the replica itself (store.replicas): at start, at every
+    heartbeat, and at a clean stop. A row whose heartbeat is older than
+    store.replicas.PRUNE_AFTER is removed by the next heartbeat of another
+    replica, so a replica that died without unregistering disappears.
+    """
+
+    __tablename__ = "replicas"
+
+    # The replica id: a pod name or "host-pid" (store.replicas.validate_replica_id).
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Its gRPC listen address, as given to serve.
+    address: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    start_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What it owns, by link name: {link: {"partitions": int, "control": bool}};
+    # "control" is the link's once-per-link work (preparing topics, promotion,
+    # sync tasks). None until the first heartbeat says.
+    owned: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -216,6 +216,7 @@ _PARTITION_FIELDS = (
     "lag",
     "translated",
     "reencoded_batches",
+    "replica_id",
 )
 
 
@@ -237,10 +238,26 @@ def _partition_upsert(dialect: str) -> Insert:
     )
 
 
-def write_link_status(factory: Factory, link_id: int, statuses: Iterable[MirrorStatus]) -> set[int]:
+def read_partition_rows(factory: Factory, mirror_id: int) -> dict[int, PartitionProgress]:
+    """A mirror's partitions as their replicas last reported them."""
+    with factory() as session:
+        rows = session.scalars(select(MirrorPartition).where(MirrorPartition.mirror_topic_id == mirror_id)).all()
+    return {
+        r.partition: PartitionProgress(
+            partition=r.partition, source_log_start_offset=r.source_log_start_offset,
+            source_end_offset=r.source_end_offset, mirror_end_offset=r.mirror_end_offset,
+            mirrored_source_offset=r.mirrored_source_offset, translated=r.translated,
+            reencoded_batches=r.reencoded_batches)
+        for r in rows
+    }
+
+
+def write_link_status(factory: Factory, link_id: int, statuses: Iterable[MirrorStatus],
+                      replica_id: str | None = None) -> set[int]:
     """Writes the progress of several mirrors of a link in one transaction.
 
-    Upserts every partition row given and sets each mirror's status_time.
+    Upserts every partition row given (naming `replica_id`, the replica that
+    copies it) and sets each mirror's status_time.
     Returns the ids of the mirrors whose row is gone (deleted meanwhile, or
     not a mirror of this link): nothing is written for them.
     """
@@ -272,6 +289,7 @@ def write_link_status(factory: Factory, link_id: int, statuses: Iterable[MirrorS
                 "lag": p.lag,
                 "translated": p.translated,
                 "reencoded_batches": p.reencoded_batches,
+                "replica_id": replica_id,
             }
             for s in statuses
             if s.mirror_id in found
@@ -373,7 +391,7 @@ def remove_task(factory: Factory, link_id: int, name: str) -> None:
 
 
 def record_sync_task(factory: Factory, link_id: int, name: str, *, state: str, error_code: str = "",
-                     error: str = "", message: str | None = None) -> None:
+                     error: str = "", message: str | None = None, replica_id: str | None = None) -> None:
     """Records one run of a link's sync task (or that it is NOT_CONFIGURED).
 
     ACTIVE: the run succeeded (last success time set, error code cleared,
@@ -397,6 +415,8 @@ def record_sync_task(factory: Factory, link_id: int, name: str, *, state: str, e
             task.last_success_time = now
         if message is not None:
             task.message = message
+        if replica_id is not None:
+            task.replica_id = replica_id or None
 
 
 def set_cluster_ids(factory: Factory, link_id: int, *, source: str | None = None,

@@ -92,7 +92,7 @@ class LinkStatus(_message.Message):
     def __init__(self, state: _Optional[_Union[LinkStatus.State, str]] = ..., tasks: _Optional[_Iterable[_Union[LinkTask, _Mapping]]] = ..., mirror_topic_count: _Optional[int] = ...) -> None: ...
 
 class LinkTask(_message.Message):
-    __slots__ = ("name", "state", "last_error", "last_error_time", "update_time", "error_code", "last_success_time", "message")
+    __slots__ = ("name", "state", "last_error", "last_error_time", "update_time", "error_code", "last_success_time", "message", "replica")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[LinkTask.State]
@@ -133,6 +133,7 @@ class LinkTask(_message.Message):
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     LAST_SUCCESS_TIME_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: LinkTask.State
     last_error: str
@@ -141,7 +142,8 @@ class LinkTask(_message.Message):
     error_code: LinkTask.ErrorCode
     last_success_time: _timestamp_pb2.Timestamp
     message: str
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[LinkTask.State, str]] = ..., last_error: _Optional[str] = ..., last_error_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., error_code: _Optional[_Union[LinkTask.ErrorCode, str]] = ..., last_success_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    replica: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[LinkTask.State, str]] = ..., last_error: _Optional[str] = ..., last_error_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., error_code: _Optional[_Union[LinkTask.ErrorCode, str]] = ..., last_success_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., replica: _Optional[str] = ...) -> None: ...
 
 class MirrorTopic(_message.Message):
     __slots__ = ("name", "source_topic", "state", "reason", "partitions", "max_lag", "offset_fidelity", "etag", "create_time", "update_time", "status_time", "restore")
@@ -232,7 +234,7 @@ class SetAside(_message.Message):
     def __init__(self, partition: _Optional[int] = ..., divergence_offset: _Optional[int] = ..., end_offset: _Optional[int] = ..., records: _Optional[int] = ..., side_start_offset: _Optional[int] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
-    __slots__ = ("partition", "source_log_start_offset", "source_end_offset", "mirror_end_offset", "lag", "offset_fidelity", "mirrored_source_offset", "reencoded_batches")
+    __slots__ = ("partition", "source_log_start_offset", "source_end_offset", "mirror_end_offset", "lag", "offset_fidelity", "mirrored_source_offset", "reencoded_batches", "replica")
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_LOG_START_OFFSET_FIELD_NUMBER: _ClassVar[int]
     SOURCE_END_OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +243,7 @@ class PartitionStatus(_message.Message):
     OFFSET_FIDELITY_FIELD_NUMBER: _ClassVar[int]
     MIRRORED_SOURCE_OFFSET_FIELD_NUMBER: _ClassVar[int]
     REENCODED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
     partition: int
     source_log_start_offset: int
     source_end_offset: int
@@ -249,7 +252,8 @@ class PartitionStatus(_message.Message):
     offset_fidelity: OffsetFidelity
     mirrored_source_offset: int
     reencoded_batches: int
-    def __init__(self, partition: _Optional[int] = ..., source_log_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., mirror_end_offset: _Optional[int] = ..., lag: _Optional[int] = ..., offset_fidelity: _Optional[_Union[OffsetFidelity, str]] = ..., mirrored_source_offset: _Optional[int] = ..., reencoded_batches: _Optional[int] = ...) -> None: ...
+    replica: str
+    def __init__(self, partition: _Optional[int] = ..., source_log_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., mirror_end_offset: _Optional[int] = ..., lag: _Optional[int] = ..., offset_fidelity: _Optional[_Union[OffsetFidelity, str]] = ..., mirrored_source_offset: _Optional[int] = ..., reencoded_batches: _Optional[int] = ..., replica: _Optional[str] = ...) -> None: ...
 
 class TranslationSegment(_message.Message):
     __slots__ = ("partition", "source_offset", "destination_offset")
@@ -438,3 +442,39 @@ class TranslateOffsetsResponse(_message.Message):
     DESTINATION_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     destination_offsets: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, destination_offsets: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ListReplicasRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListReplicasResponse(_message.Message):
+    __slots__ = ("replicas",)
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    replicas: _containers.RepeatedCompositeFieldContainer[Replica]
+    def __init__(self, replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ...) -> None: ...
+
+class Replica(_message.Message):
+    __slots__ = ("name", "replica_id", "address", "start_time", "heartbeat_time", "links")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_TIME_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    replica_id: str
+    address: str
+    start_time: _timestamp_pb2.Timestamp
+    heartbeat_time: _timestamp_pb2.Timestamp
+    links: _containers.RepeatedCompositeFieldContainer[ReplicaLink]
+    def __init__(self, name: _Optional[str] = ..., replica_id: _Optional[str] = ..., address: _Optional[str] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., links: _Optional[_Iterable[_Union[ReplicaLink, _Mapping]]] = ...) -> None: ...
+
+class ReplicaLink(_message.Message):
+    __slots__ = ("link", "partitions", "control")
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    link: str
+    partitions: int
+    control: bool
+    def __init__(self, link: _Optional[str] = ..., partitions: _Optional[int] = ..., control: bool = ...) -> None: ...

@@ -120,6 +120,11 @@ class ClusterLinkServiceStub(object):
                 request_serializer=clusterlink_dot_v1_dot_clusterlink__pb2.TranslateOffsetsRequest.SerializeToString,
                 response_deserializer=clusterlink_dot_v1_dot_clusterlink__pb2.TranslateOffsetsResponse.FromString,
                 _registered_method=True)
+        self.ListReplicas = channel.unary_unary(
+                '/clusterlink.v1.ClusterLinkService/ListReplicas',
+                request_serializer=clusterlink_dot_v1_dot_clusterlink__pb2.ListReplicasRequest.SerializeToString,
+                response_deserializer=clusterlink_dot_v1_dot_clusterlink__pb2.ListReplicasResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterLinkServiceServicer(object):
@@ -242,6 +247,16 @@ class ClusterLinkServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReplicas(self, request, context):
+        """The service replicas sharing this database (`serve --replica-id`), each
+        with its last heartbeat and what it owns, ordered by replica_id. One that
+        stopped without saying so is removed by another replica's heartbeat once
+        it has been silent for ten minutes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterLinkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -329,6 +344,11 @@ def add_ClusterLinkServiceServicer_to_server(servicer, server):
                     servicer.TranslateOffsets,
                     request_deserializer=clusterlink_dot_v1_dot_clusterlink__pb2.TranslateOffsetsRequest.FromString,
                     response_serializer=clusterlink_dot_v1_dot_clusterlink__pb2.TranslateOffsetsResponse.SerializeToString,
+            ),
+            'ListReplicas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReplicas,
+                    request_deserializer=clusterlink_dot_v1_dot_clusterlink__pb2.ListReplicasRequest.FromString,
+                    response_serializer=clusterlink_dot_v1_dot_clusterlink__pb2.ListReplicasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -790,6 +810,33 @@ class ClusterLinkService(object):
             '/clusterlink.v1.ClusterLinkService/TranslateOffsets',
             clusterlink_dot_v1_dot_clusterlink__pb2.TranslateOffsetsRequest.SerializeToString,
             clusterlink_dot_v1_dot_clusterlink__pb2.TranslateOffsetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReplicas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clusterlink.v1.ClusterLinkService/ListReplicas',
+            clusterlink_dot_v1_dot_clusterlink__pb2.ListReplicasRequest.SerializeToString,
+            clusterlink_dot_v1_dot_clusterlink__pb2.ListReplicasResponse.FromString,
             options,
             channel_credentials,
             insecure,

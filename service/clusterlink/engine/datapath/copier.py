@@ -94,6 +94,8 @@ class Route:
     # for the mirror's whole life: every batch's sequence is its destination
     # offset, so the broker fences late and duplicate writes of any session.
     producer_id: int = -1
+    # The topic's partitions; `partitions` holds the ones this replica copies.
+    partition_count: int = 0
 
 
 @dataclass
@@ -119,8 +121,11 @@ class Copier:
     def __init__(self, name: str, source: Connection, destination: Connection,
                  settings: CopierSettings, store_segments: Callable[[SegmentBatch], None],
                  on_resync: Callable[[int, int], None], on_acked: Callable[[int, int, int], None],
-                 on_fenced: Callable[[int], None]):
+                 on_fenced: Callable[[int], None], may_write: Callable[[], bool] = lambda: True):
         self.name = name
+        # False while this replica cannot prove it owns its partitions (a frozen
+        # process that just woke): nothing is sent until it can.
+        self._may_write = may_write
         self.settings = settings
         self.producer_epoch = 0
         self._store_segments = store_segments
@@ -199,6 +204,26 @@ class Copier:
             if state is not None and state.phase is Phase.RESYNC:
                 state.resume_at(dst_end, segments)
                 self._restart_sessions()
+        self._send(apply)
+
+    def set_partitions(self, mirror_id: int, add: dict[int, PartitionState], drop: set[int],
+                       partition_count: int = 0) -> None:
+        """This replica's share of a mirror changed. A dropped partition stops at
+        once; its writes in flight may still land, and the next owner's first
+        write with the same sequence is refused, so offsets never shift."""
+        def apply() -> None:
+            route = self._routes.get(mirror_id)
+            if route is None:
+                return
+            # A new dict, not a changed one: other threads iterate the old one.
+            parts = {p: st for p, st in route.partitions.items() if p not in drop}
+            for p in drop:
+                self._lane_of.pop((mirror_id, p), None)
+            for p, st in add.items():
+                parts.setdefault(p, st)
+            route.partitions = parts
+            route.partition_count = max(route.partition_count, partition_count)
+            self._restart_sessions()
         self._send(apply)
 
     def routes(self) -> dict[int, Route]:
@@ -466,6 +491,8 @@ class Copier:
     # -- producing ---------------------------------------------------------------
 
     def _produce(self) -> None:
+        if not self._may_write():
+            return
         cluster = self._dst.cluster
         limit = self.settings.max_in_flight
         per_lane: dict[tuple[int, int], list[tuple[Route, PartitionState]]] = {}

@@ -85,6 +85,12 @@ class PartitionState:
                    acked_src=src, acked_dst=dst_end, shift=src - dst_end,
                    reencoded_batches=reencoded_batches)
 
+    @classmethod
+    def awaiting(cls, mirror_id: int, partition: int) -> PartitionState:
+        """A partition this replica just got: it starts once the resync finds the destination's end."""
+        return cls(mirror_id, partition, next_src=0, next_dst=0, phase=Phase.RESYNC,
+                   reason="taking over the partition")
+
     # -- fetched data ------------------------------------------------------
 
     def plan(self, fetched: list[wire_batches.Batch], producer_id: int, producer_epoch: int) -> Planned:

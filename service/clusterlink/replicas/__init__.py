@@ -1,0 +1,1 @@
+"""Which replica copies which partitions and runs which control work."""

@@ -1,0 +1,178 @@
+"""GroupMembership: a replica's share of one link, decided by Kafka's group protocol.
+
+Every replica joins one consumer group per link on the link's source cluster
+(classic protocol, cooperative-sticky assignment: a rebalance moves only the
+partitions that must move). The group subscribes to the link's mirrored
+source topics and to CONTROL_TOPIC. The consumer never fetches: every
+assigned partition is paused at once, and the data path stays the link
+runtime's. What the group assigns is what this replica copies.
+
+Why the classic protocol: its session timeout is the client's
+(`session.timeout.ms`), so a dead replica's partitions move within the
+timeout the operator sets; with KIP-848 the broker sets it (45 s default).
+
+One thread polls the consumer; librdkafka runs the rebalance callbacks on
+it, and only it touches the consumer. A process frozen past the session
+timeout (SIGSTOP, a VM pause) has lost its partitions when it wakes, but
+only learns so on its next poll: `may_write` stays False until a poll that
+began after the freeze has returned, and librdkafka reports the loss within
+that poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from clusterlink.kafka.clients import Connection, base_config
+from clusterlink.replicas.ownership import CONTROL_TOPIC, NOTHING, Owned
+
+log = logging.getLogger(__name__)
+
+# One poll blocks this long when nothing happens (a timer on the network, not a busy loop).
+POLL_SECONDS = 0.5
+
+
+def group_id(prefix: str, link_name: str) -> str:
+    return f"{prefix}{link_name}"
+
+
+class GroupMembership:
+    def __init__(self, source: Connection, group: str, replica_id: str, session_timeout_ms: int):
+        self.group = group
+        self.replica_id = replica_id
+        self._config = {
+            **base_config(source),
+            "group.id": group,
+            "group.protocol": "classic",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": session_timeout_ms,
+            "heartbeat.interval.ms": max(100, session_timeout_ms // 3),
+            # The poll thread polls every POLL_SECONDS; a thread stuck longer than
+            # this gives its partitions up (librdkafka leaves the group).
+            "max.poll.interval.ms": max(session_timeout_ms + 5000, 15000),
+            # Partitions added to a source topic reach the assignment after the
+            # next metadata refresh (librdkafka's default waits 5 minutes).
+            "topic.metadata.refresh.interval.ms": 5000,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "client.id": f"clusterlink-{replica_id}",
+            "error_cb": self._on_error,
+        }
+        self._session = session_timeout_ms / 1000
+        self._lock = threading.Lock()
+        self._owned: frozenset[tuple[str, int]] = frozenset()
+        self._topics: frozenset[str] = frozenset()
+        self._subscribed: frozenset[str] | None = None
+        self._problem = ""
+        # Monotonic start of the last poll that returned: ownership is proven up to there.
+        self._proven = 0.0
+        self._stop = threading.Event()
+        self._on_change: Callable[[], None] = lambda: None
+        self._thread = threading.Thread(target=self._run, name=f"membership-{group}", daemon=True)
+
+    # -- the runtime's side (any thread) ---------------------------------------
+
+    def start(self, on_change: Callable[[], None]) -> None:
+        self._on_change = on_change
+        self._thread.start()
+
+    def owned(self) -> Owned:
+        with self._lock:
+            if not self._fresh():
+                return Owned(frozenset(), control=False, problem=self._problem)
+            parts = self._owned
+            return Owned(frozenset(p for p in parts if p[0] != CONTROL_TOPIC),
+                         control=(CONTROL_TOPIC, 0) in parts, problem=self._problem)
+
+    def may_write(self) -> bool:
+        with self._lock:
+            return self._fresh()
+
+    def subscribe(self, topics: Iterable[str]) -> None:
+        with self._lock:
+            self._topics = frozenset(topics)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    @property
+    def closed(self) -> bool:
+        return not self._thread.is_alive()
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._proven < self._session
+
+    # -- the poll thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        consumer = Consumer(self._config)
+        try:
+            while not self._stop.is_set():
+                self._resubscribe(consumer)
+                began = time.monotonic()
+                msg = consumer.poll(POLL_SECONDS)
+                if msg is not None and msg.error() is not None and not msg.error().code() == KafkaError._PARTITION_EOF:
+                    self._on_error(msg.error())
+                with self._lock:
+                    was_fresh = self._fresh()
+                    self._proven = began
+                if not was_fresh:
+                    self._on_change()
+        except Exception:  # noqa: BLE001 - the runtime sees NOTHING owned and says so
+            log.exception("group %s: membership stopped", self.group)
+        finally:
+            with self._lock:
+                self._owned, self._proven = frozenset(), 0.0
+            self._on_change()
+            try:
+                consumer.close()  # leaves the group: the others take the partitions at once
+            except (KafkaException, RuntimeError) as exc:
+                log.info("group %s: leaving: %s", self.group, exc)
+
+    def _resubscribe(self, consumer: Consumer) -> None:
+        with self._lock:
+            wanted = self._topics | {CONTROL_TOPIC}
+        if wanted == self._subscribed:
+            return
+        consumer.subscribe(sorted(wanted), on_assign=self._assigned, on_revoke=self._revoked,
+                           on_lost=self._lost)
+        self._subscribed = wanted
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumer.incremental_assign(partitions)
+        if partitions:
+            consumer.pause(partitions)  # membership only: the data path copies
+        self._change({(tp.topic, tp.partition) for tp in partitions}, set())
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumer.incremental_unassign(partitions)
+        self._change(set(), {(tp.topic, tp.partition) for tp in partitions})
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.warning("replica %s lost its partitions in group %s (session timed out)", self.replica_id, self.group)
+        self._revoked(consumer, partitions)
+
+    def _change(self, added: set[tuple[str, int]], removed: set[tuple[str, int]]) -> None:
+        with self._lock:
+            self._owned = (self._owned - removed) | added
+            self._problem = ""
+        if added or removed:
+            log.info("replica %s in group %s: +%d -%d partitions", self.replica_id, self.group,
+                     len(added), len(removed))
+        self._on_change()
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() in (KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED):
+            with self._lock:
+                self._problem = (f"cannot join group {self.group!r} on the source cluster: {err.str()}; "
+                                 f"the link's user needs Read on the group and Describe on topic {CONTROL_TOPIC}")
+            self._on_change()
+        log.debug("group %s: %s", self.group, err.str())
+
+
+__all__ = ["GroupMembership", "NOTHING", "group_id"]
