@@ -33,8 +33,8 @@ pytestmark = pytest.mark.integration
 def mirrored_records(service: Service, link: str, topic: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    found = re.search(rf'clusterlink_mirrored_records_total{{link="{link}",mirror_topic="{re.escape(topic)}"}} (\S+)',
-                      text)
+    found = re.search(rf'clusterlink_mirrored_records_total{{link="{link}",mirror_topic="{re.escape(topic)}",'
+                      r'replica="[^"]*"} (\S+)', text)
     return float(found.group(1)) if found else 0.0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 
 import pytest
@@ -26,14 +27,17 @@ def test_metrics_export_links_states_counts_and_lag(service: Service, kafka_sour
     name = create_mirror(stub, link, topic)
     wait_for("caught up", lambda: caught_up(stub, name, kafka_source.bootstrap, topic, 2))
 
-    text = wait_for(
-        "records counted",
-        lambda: (t := _scrape(service))
-        and f'clusterlink_mirrored_records_total{{link="{link}",mirror_topic="{topic}"}} 500.0' in t
-        and t,
-    )
+    # The process's own counters name the replica that counted them.
+    counted = re.compile(rf'clusterlink_mirrored_records_total{{link="{link}",mirror_topic="{topic}",'
+                         r'replica="([^"]+)"} 500.0')
+    text = wait_for("records counted", lambda: (t := _scrape(service)) and counted.search(t) and t)
+    replica = counted.search(text).group(1)
     assert "clusterlink_links " in text
+    assert "clusterlink_store_up 1.0" in text
     assert 'clusterlink_mirror_topics{state="ACTIVE"}' in text
-    assert f'clusterlink_partition_lag{{link="{link}",mirror_topic="{topic}",partition="0"}} 0.0' in text
+    assert (f'clusterlink_partition_lag{{link="{link}",mirror_topic="{topic}",partition="0",'
+            f'replica="{replica}"}} 0.0') in text
     assert f'clusterlink_mirror_max_lag{{link="{link}",mirror_topic="{topic}"}} 0.0' in text
-    assert f'clusterlink_mirrored_bytes_total{{link="{link}",mirror_topic="{topic}"}}' in text
+    assert f'clusterlink_mirrored_bytes_total{{link="{link}",mirror_topic="{topic}",replica="{replica}"}}' in text
+    assert f'clusterlink_replica_partitions{{link="{link}"}} 2.0' in text
+    assert f'clusterlink_replica_control{{link="{link}"}} 1.0' in text

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.postgres import new_database
 from tests.fixtures.service import Service, wait_for
+from tests.integration.test_broker_faults import StateWatch
 from tests.integration.kafka_io import caught_up, create_link, create_mirror, create_topic, produce, read_all, unique
 
 pytestmark = pytest.mark.integration
@@ -209,11 +210,41 @@ def test_a_replica_that_joins_takes_over_part_of_the_work(replicas, source, dest
     assert_identical(source, destination, topic)
 
 
+class ProgressWatch(StateWatch):
+    """Also remembers when a partition's stored mirror end offset went backwards (a stale status write)."""
+
+    def __init__(self, stub, name: str) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(stub, name)
+        self.last: dict[int, int] = {}
+        self.backwards: list[str] = []
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.2):
+            try:
+                m = self.stub.GetMirrorTopic(pb.GetMirrorTopicRequest(name=self.name), timeout=5)
+            except Exception:  # noqa: BLE001 - busy: look again
+                continue
+            state = pb.MirrorTopic.State.Name(m.state)
+            self.seen.add(state)
+            if state == "FAILED":
+                self.reasons.append(m.reason)
+            for p in m.partitions:
+                before = self.last.get(p.partition, -1)
+                if p.mirror_end_offset < before:
+                    self.backwards.append(f"partition {p.partition}: {before} -> {p.mirror_end_offset} "
+                                          f"({p.replica})")
+                self.last[p.partition] = p.mirror_end_offset
+
+
 def test_a_frozen_replica_writes_nothing_that_lands(replicas, source, destination):
+    """r1 sleeps (SIGSTOP) past the session timeout with fetched batches queued; r2 takes its
+    partitions and writes further. When r1 wakes, its queued writes are either never sent
+    (its membership is not proven) or refused by the broker's sequence check, and its
+    stale statuses are never written: offsets never shift, progress never goes back."""
     frozen, other = replicas.start("r1"), replicas.start("r2")
     topic, link, mirror = start_mirror(other, source, destination)
     wait_for("both replicas to copy", lambda: set(owners(other, mirror).values()) == {"r1", "r2"}, timeout=90)
-    with Traffic(source, topic):
+    with ProgressWatch(other.stub(), mirror) as watch, Traffic(source, topic):
         assert frozen.process is not None
         frozen.process.send_signal(signal.SIGSTOP)
         try:
@@ -229,7 +260,9 @@ def test_a_frozen_replica_writes_nothing_that_lands(replicas, source, destinatio
         wait_for("r1 to copy again", lambda: set(owners(other, mirror).values()) == {"r1", "r2"}, timeout=90)
     wait_for("the mirror to catch up", lambda: caught_up(other.stub(), mirror, source, topic, PARTITIONS),
              timeout=120)
-    assert other.stub().GetMirrorTopic(pb.GetMirrorTopicRequest(name=mirror)).state == pb.MirrorTopic.ACTIVE
+    assert "FAILED" not in watch.seen, watch.reasons
+    assert not watch.backwards, watch.backwards[:5]
+    assert frozen.process.poll() is None, "a woken replica keeps serving"
     assert_identical(source, destination, topic)
 
 

@@ -643,6 +643,10 @@ class LinkRuntime:
         """Writes the status of every mirror of the link in one transaction, and moves states."""
         assert self.copier is not None
         interval = self.spec.knob("mirror.status.interval.ms") / 1000
+        if not self.ownership.may_write():
+            # Woken from a freeze: what this replica knows may be stale, and its
+            # partitions may be another's now. It reports nothing until it knows.
+            return interval
         orders = progress.read_link_orders(self.factory, self.spec.link_id)
         if orders is None:
             return interval
@@ -696,7 +700,7 @@ class LinkRuntime:
         return tuple(
             (p, st.source_log_start, st.source_end, st.acked_dst, st.mirrored_source_offset(),
              len(st.segments), st.reencoded_batches)
-            for p, st in sorted(route.partitions.items())
+            for p, st in sorted(route.partitions.items()) if st.started
         )
 
     @staticmethod
@@ -711,11 +715,11 @@ class LinkRuntime:
                 translated=bool(st.segments),
                 reencoded_batches=st.reencoded_batches,
             )
-            for p, st in sorted(route.partitions.items())
+            for p, st in sorted(route.partitions.items()) if st.started
         ])
 
     def _source_health(self, m: mirror_steps.MirrorSpec, route: Route, state: str, now: float) -> None:
-        stale = [st for st in route.partitions.values() if now - st.last_fetch_ok > self.timeout]
+        stale = [st for st in route.partitions.values() if st.started and now - st.last_fetch_ok > self.timeout]
         error = self.copier.source_error if self.copier else ""
         if stale and error:
             reason = self._failed_login("source") or \

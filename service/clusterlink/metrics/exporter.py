@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clusterlink.store.models import Link, LinkTask, MirrorPartition, MirrorTopic
@@ -51,6 +52,20 @@ class StoreCollector(Collector):
         self._factory = factory
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("clusterlink_store_up",
+                               "1 when this scrape could read the store; 0 leaves the store's gauges out.")
+        try:
+            families = list(self._from_store())
+        except SQLAlchemyError:
+            # The process's own counters still go out: a scrape must not fail with the database.
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _from_store(self) -> Iterator[GaugeMetricFamily]:
         links = GaugeMetricFamily("clusterlink_links", "Links in the store.")
         by_state = GaugeMetricFamily(
             "clusterlink_mirror_topics", "Mirror topics by lifecycle state.", labels=["state"]

@@ -75,6 +75,9 @@ class PartitionState:
     source_log_start: int = 0
     source_end: int = 0           # last stable offset (what read_committed sees)
     last_fetch_ok: float = 0.0    # monotonic time of the last good fetch answer
+    # False until a partition taken over from another replica has its start point:
+    # it has nothing to report yet (its offsets are not known).
+    started: bool = True
 
     @classmethod
     def start(cls, mirror_id: int, partition: int, dst_end: int, segments: list[Segment],
@@ -89,7 +92,7 @@ class PartitionState:
     def awaiting(cls, mirror_id: int, partition: int) -> PartitionState:
         """A partition this replica just got: it starts once the resync finds the destination's end."""
         return cls(mirror_id, partition, next_src=0, next_dst=0, phase=Phase.RESYNC,
-                   reason="taking over the partition")
+                   reason="taking over the partition", started=False)
 
     # -- fetched data ------------------------------------------------------
 
