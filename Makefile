@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROTO   := $(wildcard proto/clusterlink/v1/*.proto)
 
-.PHONY: install demo test unit integration bench bench-scale bench-failover proto provider-mirror clean
+.PHONY: install demo test unit integration bench bench-scale bench-failover bench-replicas proto provider-mirror clean
 
 install: $(STAMP)
 
@@ -48,6 +48,11 @@ bench-scale: $(STAMP)
 # Records a consumer re-reads after a failover, per consumer offset sync interval.
 bench-failover: $(STAMP)
 	$(BIN)/python -m tests.bench.failover_bench
+
+# Replicas sharing one link on PostgreSQL: MiB/s with 1, 2, 3 replicas, and how fast a killed one's work moves.
+REPLICAS ?= 1,2,3
+bench-replicas: $(STAMP)
+	$(BIN)/python -m tests.bench.replicas_bench --size-mb $(SIZE_MB) --replicas $(REPLICAS)
 
 # A Terraform filesystem mirror holding clusterlink/clusterlink (see README).
 provider-mirror: $(STAMP)

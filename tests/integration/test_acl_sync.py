@@ -106,7 +106,7 @@ def test_acls_follow_with_the_prefix_and_only_the_links_own_are_deleted(
     ran = wait_for("the task reports the managed ACLs", lambda: (lambda t: t if t and t.state == pb.LinkTask.ACTIVE
                    and t.message.startswith("manages 3 ") else None)(task(stub, link, "AclSync")))
     assert ran.error_code == pb.LinkTask.ERROR_CODE_UNSPECIFIED
-    assert f'clusterlink_acls_managed{{link="{link}"}} 3.0' in scrape(service)
+    assert re.search(rf'clusterlink_acls_managed{{link="{link}",replica="[^"]+"}} 3.0', scrape(service))
 
     # Gone from the source: the link's own ACL goes, the one that was there before stays.
     delete_acls(secure_source, [orders, group])

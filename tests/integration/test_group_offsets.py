@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import grpc
@@ -91,7 +92,7 @@ def test_group_offsets_follow_to_the_destination(service: Service, kafka_source,
         assert committed(kafka_destination.bootstrap, busy, {topic: 2}) == {}
         assert other not in groups(kafka_destination.bootstrap)  # outside the filters: never written
         metrics = scrape(service)
-        assert f'clusterlink_consumer_groups_synced{{link="{link}"}} 1.0' in metrics
+        assert re.search(rf'clusterlink_consumer_groups_synced{{link="{link}",replica="[^"]+"}} 1.0', metrics)
         assert f'clusterlink_link_task_runs_total{{link="{link}",outcome="ok",replica="' in metrics
         assert '",task="ConsumerOffsetSync"}' in metrics
         assert f'clusterlink_link_task_last_success_timestamp_seconds{{link="{link}",task="ConsumerOffsetSync"}}' in metrics

@@ -201,7 +201,8 @@ class LinkRuntime:
             if m is None:
                 return
             if route is not None:
-                progress.write_link_status(self.factory, self.spec.link_id, [self._status_of(route)])
+                progress.write_link_status(self.factory, self.spec.link_id, [self._status_of(route)],
+                                           self.replica_id or None)
             if mirror_id not in self.mirrors and progress.read_orders(self.factory, mirror_id) is not None:
                 progress.set_task(self.factory, self.spec.link_id, m.task_name, "STOPPED")
             with self._lock:
@@ -297,20 +298,24 @@ class LinkRuntime:
             self._group_sync.src_groups.close()
             self._group_sync = None
 
-    def _adopt(self, m: mirror_steps.MirrorSpec) -> None:
-        """Starts a mirror that the control replica prepared: this replica's partitions resync
+    def _adopt(self, mirrors: list[mirror_steps.MirrorSpec]) -> None:
+        """Starts mirrors that the control replica prepared: this replica's partitions resync
         from the destination's end offsets (and get the resume check on the way)."""
         assert self.clusters is not None and self.copier is not None
-        meta = self.clusters.dst_admin.list_topics(m.topic, timeout=self.timeout)
-        info = meta.topics.get(m.topic)
-        if info is None or info.error is not None or not info.partitions:
-            return  # the control replica prepares it
-        producer_id = progress.mirror_producer_ids(self.factory, [m.mirror_id]).get(m.mirror_id)
-        if producer_id is None:
+        try:
+            meta = self.clusters.dst_admin.list_topics(timeout=self.timeout)
+        except KafkaException as exc:
+            log.info("link %s: cannot read the destination's topics yet: %s", self.spec.name, exc)
             return
-        count = len(info.partitions)
-        log.info("mirror %s/%s: copying this replica's partitions of the %d", self.spec.name, m.topic, count)
-        self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, {}, producer_id, count))
+        producer_ids = progress.mirror_producer_ids(self.factory, [m.mirror_id for m in mirrors])
+        for m in mirrors:
+            info = meta.topics.get(m.topic)
+            producer_id = producer_ids.get(m.mirror_id)
+            if info is None or info.error is not None or not info.partitions or producer_id is None:
+                continue  # the control replica prepares it
+            count = len(info.partitions)
+            log.info("mirror %s/%s: copying this replica's share of %d partitions", self.spec.name, m.topic, count)
+            self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, {}, producer_id, count))
         self.scheduler.wake("ownership")
 
     def _cluster_ids_step(self) -> float | None:
@@ -661,10 +666,9 @@ class LinkRuntime:
             # Mirrors the control replica prepared meanwhile: copy this replica's partitions.
             with self._lock:
                 waiting = [m for mid, m in self.mirrors.items() if mid not in routes]
-            for m in waiting:
-                order = orders.get(m.mirror_id)
-                if order is not None and order.state in _ADOPTABLE:
-                    self._adopt(m)
+            ready = [m for m in waiting if (o := orders.get(m.mirror_id)) is not None and o.state in _ADOPTABLE]
+            if ready:
+                self._adopt(ready)
         for mirror_id, route in routes.items():
             m = self.mirrors.get(mirror_id)
             order = orders.get(mirror_id)
@@ -817,7 +821,7 @@ class LinkRuntime:
                 if self.clusters is not None:
                     log.info("link %s: renewing admin clients after %s", self.spec.name, cause.args[0].name())
                     self.clusters = self.clusters.renewed()
-                    if self.copier is not None:
+                    if self.copier is not None and self._control:
                         # The link tasks hold admin clients too: they start again on the new ones.
                         if self._group_sync is not None:
                             self._group_sync.src_groups.close()

@@ -114,7 +114,12 @@ def manager_config(conn: Connection, *, request_timeout_ms: int, max_in_flight: 
 
 
 def new_manager(net: NetworkSelector, conn: Connection, **settings: Any) -> KafkaConnectionManager:
-    return ChunkedConnectionManager(net, **manager_config(conn, **settings))
+    manager = ChunkedConnectionManager(net, **manager_config(conn, **settings))
+    # kafka-python's metadata requests ask brokers to create missing topics by
+    # default: on a broker with auto.create.topics.enable (Kafka's default), a
+    # deleted mirror's destination topic would come back at the next refresh.
+    manager.cluster.config["allow_auto_create_topics"] = False
+    return manager
 
 
 def fetch_partition(partition: int, offset: int, partition_max_bytes: int) -> Any:
