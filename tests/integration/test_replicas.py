@@ -339,3 +339,33 @@ def test_a_replica_that_loses_the_database_stops_copying_and_its_partitions_move
     wait_for("the mirror to catch up", lambda: caught_up(keeper.stub(), mirror, source, topic, PARTITIONS),
              timeout=120)
     assert_identical(source, destination, topic)
+
+
+def test_two_replicas_copying_the_same_partitions_at_once_never_shift_an_offset(shared_db, tmp_path, source,
+                                                                                 destination):
+    """The worst case of a rebalance, held on purpose: two replicas in different groups (two
+    deployments on one database by mistake) both own and copy every partition. Each batch is
+    written under the mirror's one producer id with sequence = destination offset, so the
+    broker appends whichever copy comes first and refuses or deduplicates the other."""
+    a, b = Replicas(shared_db, tmp_path / "d"), Replicas(shared_db, tmp_path / "d")
+    try:
+        first, second = a.start("a1"), b.start("b1")
+        topic = unique("twice")
+        create_topic(source, topic, PARTITIONS)
+        produce(source, topic, 20000, PARTITIONS)
+        link = create_link(first.stub(), source, destination)
+        mirror = create_mirror(first.stub(), link, topic)
+        with Traffic(source, topic):
+            wait_for("both to copy every partition", lambda: shares(first).get(link, 0) == PARTITIONS
+                     and shares(second).get(link, 0) == PARTITIONS, timeout=90)
+            wait_for("both to write", lambda: counter(first, "clusterlink_mirrored_records_total") > 0
+                     and counter(second, "clusterlink_mirrored_records_total") > 0, timeout=90)
+        wait_for("the mirror to catch up", lambda: caught_up(first.stub(), mirror, source, topic, PARTITIONS),
+                 timeout=120)
+        fenced = sum(counter(s, "clusterlink_fenced_writes_total") for s in (first, second))
+        print(f"writes refused as out of sequence: {fenced:.0f}")
+        assert first.stub().GetMirrorTopic(pb.GetMirrorTopicRequest(name=mirror)).state == pb.MirrorTopic.ACTIVE
+        assert_identical(source, destination, topic)
+    finally:
+        a.close()
+        b.close()

@@ -62,6 +62,15 @@ _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEA
 IDLE = 3600.0
 # Mirror states in which a replica copies a mirror that the control replica prepared.
 _ADOPTABLE = frozenset({lifecycle.ACTIVE, lifecycle.SOURCE_UNAVAILABLE, lifecycle.PROMOTING})
+# Each link task and the link config key that turns it on.
+_TASK_SWITCHES = {
+    group_offsets.TASK_NAME: "consumer.offset.sync.enable",
+    new_topics.TASK_NAME: "auto.create.mirror.topics.enable",
+    config_sync.TASK_NAME: "topic.config.sync.enable",
+    acl_sync.TASK_NAME: "acl.sync.enable",
+}
+# A membership problem shown on the link is written again after this long at most.
+PROBLEM_REFRESH = 30.0
 # Steps only the replica that runs the link's control work schedules.
 _CONTROL_STEPS = frozenset({"prepare", "topology", group_offsets.TASK_NAME, new_topics.TASK_NAME,
                             config_sync.TASK_NAME, acl_sync.TASK_NAME})
@@ -107,6 +116,7 @@ class LinkRuntime:
         self.replica_id = replica_id
         self._owned: Owned = Owned(frozenset(), control=False)
         self._control = False
+        self._shown_problem = ("", "", 0.0)
         self.timeout = spec.knob("source.request.timeout.ms") / 1000
         self.mirrors: dict[int, mirror_steps.MirrorSpec] = {}   # wanted by the reconciler
         self._lock = threading.Lock()
@@ -249,12 +259,8 @@ class LinkRuntime:
         elif not owned.control and self._control:
             self._lose_control()
         self._owned = owned
-        if owned.problem:
-            log.warning("link %s: %s", self.spec.name, owned.problem)
-            for m in list(self.mirrors.values()):
-                orders = progress.read_orders(self.factory, m.mirror_id)
-                if orders is not None and orders.state == lifecycle.PENDING:
-                    progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, owned.problem)
+        if owned.problem and not owned.control:
+            self._show_problem(owned)
         moved = False
         for mirror_id, route in self.copier.routes().items():
             want = owned.of_topic(route.source_topic, route.partition_count)
@@ -272,6 +278,22 @@ class LinkRuntime:
         if moved:
             self.scheduler.add("resync", self._resync_step, 0.2)  # after the data path took them
         return 5.0
+
+    def _show_problem(self, owned: Owned) -> None:
+        """This replica cannot take part in the link's group: its mirrors and tasks say why."""
+        now = time.monotonic()
+        if (owned.problem, owned.problem_code) == self._shown_problem[:2] and \
+                now - self._shown_problem[2] < PROBLEM_REFRESH:
+            return
+        self._shown_problem = (owned.problem, owned.problem_code, now)
+        log.warning("link %s: %s", self.spec.name, owned.problem)
+        for name in self._enabled_tasks():
+            progress.record_sync_task(self.factory, self.spec.link_id, name, state="IN_ERROR",
+                                      error_code=owned.problem_code, error=owned.problem, replica_id=self.replica_id)
+        for m in list(self.mirrors.values()):
+            orders = progress.read_orders(self.factory, m.mirror_id)
+            if orders is not None and orders.state == lifecycle.PENDING:
+                progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, owned.problem)
 
     def _become_control(self) -> None:
         """This replica now runs the link's once-per-link work."""
@@ -334,7 +356,7 @@ class LinkRuntime:
         assert self.clusters is not None
         config = self.spec.config
         c = self.clusters
-        if config.get("consumer.offset.sync.enable") == "true":
+        if config.get(_TASK_SWITCHES[group_offsets.TASK_NAME]) == "true":
             self._group_sync = group_offsets.GroupOffsetSync(
                 c.src_admin, GroupOffsetReader(self.spec.source, self.timeout), c.dst_admin,
                 name_filters.parse(config["consumer.offset.group.filters"], "groupFilters"),
@@ -343,17 +365,20 @@ class LinkRuntime:
             group_offsets.TASK_NAME: ("consumer.offset.sync.ms", self._sync_all_groups)
             if self._group_sync is not None else None,
             new_topics.TASK_NAME: ("auto.create.mirror.topics.ms", self._new_topics_task())
-            if config.get("auto.create.mirror.topics.enable") == "true" else None,
+            if new_topics.TASK_NAME in self._enabled_tasks() else None,
             config_sync.TASK_NAME: ("topic.config.sync.ms", self._config_sync_task())
-            if config.get("topic.config.sync.enable") == "true" else None,
+            if config_sync.TASK_NAME in self._enabled_tasks() else None,
             acl_sync.TASK_NAME: ("acl.sync.ms", self._acl_sync_task())
-            if config.get("acl.sync.enable") == "true" else None,
+            if acl_sync.TASK_NAME in self._enabled_tasks() else None,
         }
         for name, task in tasks.items():
             if task is None:
                 progress.record_sync_task(self.factory, self.spec.link_id, name, state="NOT_CONFIGURED", message="")
             else:
                 self.scheduler.add(name, self._task_step(name, *task))
+
+    def _enabled_tasks(self) -> list[str]:
+        return [name for name, switch in _TASK_SWITCHES.items() if self.spec.config.get(switch) == "true"]
 
     def _task_step(self, name: str, interval_key: str, run: Callable[[], str]) -> Callable[[], float | None]:
         def step() -> float | None:
@@ -465,19 +490,20 @@ class LinkRuntime:
         return view
 
     def _stored_view(self) -> dict[str, group_offsets.MirroredTopic]:
-        """The same, as the replicas that copy the partitions last reported it: each replica
-        holds only its own partitions. The store lags by a status interval at most, so a
-        synced consumer offset is never past what the mirror holds."""
+        """The same when replicas share the link: this replica's own partitions as it holds
+        them, the others' as their replicas last reported them. The store lags by a status
+        interval at most, so a synced consumer offset is never past what the mirror holds."""
         assert self.copier is not None
         routes = {mid: r for mid, r in self.copier.routes().items() if mid in self.mirrors}
         segments = progress.load_link_segments(self.factory, list(routes))
+        rows = progress.read_partition_rows(self.factory, list(routes))
         view: dict[str, group_offsets.MirroredTopic] = {}
         for mirror_id, route in routes.items():
-            rows = progress.read_partition_rows(self.factory, mirror_id)
+            held = {p: st.mirrored_source_offset() for p, st in list(route.partitions.items()) if st.started}
+            stored = {p: row.mirrored_source_offset for p, row in rows.get(mirror_id, {}).items()}
             view[route.source_topic] = group_offsets.MirroredTopic(route.topic, {
-                p: group_offsets.MirroredPartition(row.mirrored_source_offset,
-                                                   tuple(segments.get(mirror_id, {}).get(p, [])))
-                for p, row in rows.items()
+                p: group_offsets.MirroredPartition(offset, tuple(segments.get(mirror_id, {}).get(p, [])))
+                for p, offset in {**stored, **held}.items()  # this replica's own partitions: fresher
             })
         return view
 
@@ -753,7 +779,7 @@ class LinkRuntime:
         """Promotion when several replicas copy the mirror: every partition's owner reported lag 0,
         and neither cluster moved since it did (the reported end offsets are still the ends)."""
         assert self.clusters is not None
-        rows = progress.read_partition_rows(self.factory, m.mirror_id)
+        rows = progress.read_partition_rows(self.factory, [m.mirror_id])[m.mirror_id]
         parts = list(range(route.partition_count))
         behind = {p: rows[p].lag if p in rows else -1 for p in parts if p not in rows or rows[p].lag > 0}
         if not behind:

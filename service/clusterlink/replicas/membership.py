@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 # One poll blocks this long when nothing happens (a timer on the network, not a busy loop).
 POLL_SECONDS = 0.5
+# librdkafka reports a lasting problem again on every retry (about once a second):
+# one not reported again for this long is over.
+PROBLEM_TTL = 10.0
+_LOGIN = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED})
+_DENIED = frozenset({KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED})
+_UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE,
+                          KafkaError._TIMED_OUT})
 
 
 def group_id(prefix: str, link_name: str) -> str:
@@ -45,6 +52,7 @@ class GroupMembership:
     def __init__(self, source: Connection, group: str, replica_id: str, session_timeout_ms: int):
         self.group = group
         self.replica_id = replica_id
+        self._bootstrap = source.bootstrap_servers
         self._config = {
             **base_config(source),
             "group.id": group,
@@ -68,7 +76,7 @@ class GroupMembership:
         self._owned: frozenset[tuple[str, int]] = frozenset()
         self._topics: frozenset[str] = frozenset()
         self._subscribed: frozenset[str] | None = None
-        self._problem = ""
+        self._problem = ("", "", 0.0)  # code, text, monotonic time
         # Monotonic start of the last poll that returned: ownership is proven up to there.
         self._proven = 0.0
         self._stop = threading.Event()
@@ -83,11 +91,14 @@ class GroupMembership:
 
     def owned(self) -> Owned:
         with self._lock:
+            code, text, when = self._problem
+            if time.monotonic() - when > PROBLEM_TTL:
+                code, text = "", ""
             if not self._fresh():
-                return Owned(frozenset(), control=False, problem=self._problem)
+                return Owned(frozenset(), control=False, problem=text, problem_code=code)
             parts = self._owned
             return Owned(frozenset(p for p in parts if p[0] != CONTROL_TOPIC),
-                         control=(CONTROL_TOPIC, 0) in parts, problem=self._problem)
+                         control=(CONTROL_TOPIC, 0) in parts, problem=text, problem_code=code)
 
     def may_write(self) -> bool:
         with self._lock:
@@ -160,19 +171,33 @@ class GroupMembership:
     def _change(self, added: set[tuple[str, int]], removed: set[tuple[str, int]]) -> None:
         with self._lock:
             self._owned = (self._owned - removed) | added
-            self._problem = ""
+            self._problem = ("", "", 0.0)
         if added or removed:
             log.info("replica %s in group %s: +%d -%d partitions", self.replica_id, self.group,
                      len(added), len(removed))
         self._on_change()
 
     def _on_error(self, err: KafkaError) -> None:
-        if err.code() in (KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED):
-            with self._lock:
-                self._problem = (f"cannot join group {self.group!r} on the source cluster: {err.str()}; "
-                                 f"the link's user needs Read on the group and Describe on topic {CONTROL_TOPIC}")
+        """What keeps this replica out of the group, for the link's status (never the password:
+        librdkafka's messages do not carry it)."""
+        code = err.code()
+        if code in _LOGIN:
+            problem = ("AUTHENTICATION_ERROR",
+                       f"cannot log in to the source cluster at {self._bootstrap}: {err.str()}")
+        elif code in _DENIED:
+            problem = ("AUTHORIZATION_ERROR",
+                       f"cannot join group {self.group!r} on the source cluster: {err.str()}; the link's user "
+                       f"needs Read on the group and Describe on topic {CONTROL_TOPIC}")
+        elif code in _UNREACHABLE:
+            problem = ("SOURCE_UNAVAILABLE", f"cannot reach the source cluster at {self._bootstrap}: {err.str()}")
+        else:
+            log.debug("group %s: %s", self.group, err.str())
+            return
+        with self._lock:
+            changed = self._problem[:2] != problem
+            self._problem = (*problem, time.monotonic())
+        if changed:
             self._on_change()
-        log.debug("group %s: %s", self.group, err.str())
 
 
 __all__ = ["GroupMembership", "NOTHING", "group_id"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 # Every Kafka cluster with consumer groups has it, and its partition 0 is
@@ -30,8 +31,10 @@ class Owned:
     partitions: frozenset[tuple[str, int]] | None
     # Runs the link's once-per-link work.
     control: bool
-    # A membership problem an operator should see ("" when none).
+    # A membership problem an operator should see ("" when none), and its
+    # LinkTask.ErrorCode name (AUTHENTICATION_ERROR, AUTHORIZATION_ERROR, SOURCE_UNAVAILABLE).
     problem: str = ""
+    problem_code: str = ""
 
     @property
     def everything(self) -> bool:
@@ -41,7 +44,15 @@ class Owned:
         """The partitions of `topic` this replica copies (`count`: the topic's partitions, when known)."""
         if self.partitions is None:
             return set(range(count))
-        return {p for t, p in self.partitions if t == topic}
+        return set(self._by_topic.get(topic, ()))
+
+    @cached_property
+    def _by_topic(self) -> dict[str, set[int]]:
+        # Looked up once per mirror topic: thousands of partitions over hundreds of topics.
+        out: dict[str, set[int]] = {}
+        for topic, partition in self.partitions or ():
+            out.setdefault(topic, set()).add(partition)
+        return out
 
 
 NOTHING = Owned(frozenset(), control=False)

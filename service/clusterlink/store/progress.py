@@ -238,18 +238,21 @@ def _partition_upsert(dialect: str) -> Insert:
     )
 
 
-def read_partition_rows(factory: Factory, mirror_id: int) -> dict[int, PartitionProgress]:
-    """A mirror's partitions as their replicas last reported them."""
+def read_partition_rows(factory: Factory, mirror_ids: Iterable[int]) -> dict[int, dict[int, PartitionProgress]]:
+    """Mirrors' partitions as their replicas last reported them: mirror id -> partition -> progress."""
+    ids = sorted(set(mirror_ids))
+    out: dict[int, dict[int, PartitionProgress]] = {mid: {} for mid in ids}
+    if not ids:
+        return out
     with factory() as session:
-        rows = session.scalars(select(MirrorPartition).where(MirrorPartition.mirror_topic_id == mirror_id)).all()
-    return {
-        r.partition: PartitionProgress(
+        rows = session.scalars(select(MirrorPartition).where(MirrorPartition.mirror_topic_id.in_(ids))).all()
+    for r in rows:
+        out[r.mirror_topic_id][r.partition] = PartitionProgress(
             partition=r.partition, source_log_start_offset=r.source_log_start_offset,
             source_end_offset=r.source_end_offset, mirror_end_offset=r.mirror_end_offset,
             mirrored_source_offset=r.mirrored_source_offset, translated=r.translated,
             reencoded_batches=r.reencoded_batches)
-        for r in rows
-    }
+    return out
 
 
 def write_link_status(factory: Factory, link_id: int, statuses: Iterable[MirrorStatus],
