@@ -189,8 +189,11 @@ def run(args: argparse.Namespace) -> int:
             return 1
     health = {"ok": time.monotonic()}
     settings = ReplicaSettings(replica_id, shared, args.replica_group_prefix, args.replica_session_timeout_ms)
+    # Only a shared database stops the copying when out of reach: other replicas
+    # may take the work over. The only replica keeps copying, as before.
     reconciler = Reconciler(factory, box, metrics, interval=args.reconcile_interval, replica=settings,
-                            store_ok=lambda: time.monotonic() - health["ok"] < STORE_TIMEOUT_SECONDS)
+                            store_ok=(lambda: time.monotonic() - health["ok"] < STORE_TIMEOUT_SECONDS)
+                            if shared else (lambda: True))
     holder.append(reconciler)
     try:
         server, port = build_server(args.listen, factory, box, on_change=reconciler.wake, security=security)

@@ -27,7 +27,7 @@ from clusterlink.config import filters as name_filters
 from clusterlink.config import topic_configs
 from clusterlink.engine import mirror as mirror_steps
 from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, SegmentBatch
-from clusterlink.engine.datapath.partition import PartitionState, Phase
+from clusterlink.engine.datapath.partition import Phase
 from clusterlink.engine.prepare import (
     DestinationError,
     DivergenceError,
@@ -105,6 +105,12 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
     )
 
 
+def not_wanted(orders: progress.MirrorOrders | None) -> bool:
+    """A mirror no replica should copy any more (its task may show STOPPED): with
+    several replicas, one replica's runtime stopping says nothing of the others'."""
+    return orders is not None and (orders.state not in lifecycle.RUNNING_STATES or orders.link_paused)
+
+
 class LinkRuntime:
     def __init__(self, spec: LinkSpec, factory: progress.Factory, metrics: Metrics,
                  ownership: Ownership | None = None, replica_id: str = ""):
@@ -174,7 +180,7 @@ class LinkRuntime:
     @property
     def finished(self) -> bool:
         copier_done = self.copier is None or not self.copier.alive
-        return self._stopping and self.scheduler.stopped and copier_done
+        return self._stopping and self.scheduler.stopped and copier_done and self.ownership.join(0)
 
     def add_mirror(self, spec: mirror_steps.MirrorSpec) -> None:
         with self._lock:
@@ -184,8 +190,8 @@ class LinkRuntime:
         size = self.metrics.bytes.labels(self.spec.name, spec.topic)
         fenced = self.metrics.fenced.labels(self.spec.name, spec.topic)
         self._counters[spec.mirror_id] = (records.inc, size.inc, fenced.inc)
-        if self.copier is not None and self._control:
-            self._enqueue_prepare(spec)
+        if self.copier is not None:
+            self._enqueue_prepare(spec)  # only on the replica that runs the control work
 
     def remove_mirror(self, mirror_id: int) -> None:
         """Stops a mirror; its task shows STOPPED once none of its writes can land any more."""
@@ -195,13 +201,13 @@ class LinkRuntime:
             if m is not None:
                 self._winding_down[mirror_id] = m
             self.ownership.subscribe(m.source_topic for m in self.mirrors.values())
+            # Sent under the lock that adding a route takes too, so the data path
+            # gets add and remove in the order they were decided.
+            if m is not None and self.copier is not None:
+                self.copier.remove(mirror_id, lambda route: self._stopped(mirror_id, route))
         self.scheduler.remove(self._prepare_name(mirror_id))
-        if m is None:
-            return
-        if self.copier is None:
+        if m is not None and self.copier is None:
             self._stopped(mirror_id, None)
-        else:
-            self.copier.remove(mirror_id, lambda route: self._stopped(mirror_id, route))
 
     def _stopped(self, mirror_id: int, route: Route | None) -> None:
         """Called once a removed mirror's writes have settled: final status, task STOPPED."""
@@ -213,7 +219,7 @@ class LinkRuntime:
             if route is not None:
                 progress.write_link_status(self.factory, self.spec.link_id, [self._status_of(route)],
                                            self.replica_id or None)
-            if mirror_id not in self.mirrors and progress.read_orders(self.factory, mirror_id) is not None:
+            if mirror_id not in self.mirrors and not_wanted(progress.read_orders(self.factory, mirror_id)):
                 progress.set_task(self.factory, self.spec.link_id, m.task_name, "STOPPED")
             with self._lock:
                 self._winding_down.pop(mirror_id, None)
@@ -259,24 +265,15 @@ class LinkRuntime:
         elif not owned.control and self._control:
             self._lose_control()
         self._owned = owned
-        if owned.problem and not owned.control:
+        if owned.problem and not owned.control and not owned.partitions:
             self._show_problem(owned)
-        moved = False
         for mirror_id, route in self.copier.routes().items():
             want = owned.of_topic(route.source_topic, route.partition_count)
-            have = set(route.partitions)
-            if want == have:
+            if want == set(route.partitions):
                 continue
-            added = want - have
-            reencoded = progress.load_reencoded(self.factory, mirror_id) if added else {}
-            states = {}
-            for p in sorted(added):
-                states[p] = PartitionState.awaiting(mirror_id, p)
-                states[p].reencoded_batches = reencoded.get(p, 0)
-            self.copier.set_partitions(mirror_id, states, have - want)
-            moved = moved or bool(added)
-        if moved:
-            self.scheduler.add("resync", self._resync_step, 0.2)  # after the data path took them
+            # The whole wanted set, not a difference: the data path applies it in order.
+            reencoded = progress.load_reencoded(self.factory, mirror_id) if want - set(route.partitions) else {}
+            self.copier.own(mirror_id, frozenset(want), route.partition_count, reencoded)
         return 5.0
 
     def _show_problem(self, owned: Owned) -> None:
@@ -286,32 +283,42 @@ class LinkRuntime:
                 now - self._shown_problem[2] < PROBLEM_REFRESH:
             return
         self._shown_problem = (owned.problem, owned.problem_code, now)
+        if owned.problem_code == "SOURCE_UNAVAILABLE" and (login := self._failed_login("source")):
+            # The admin clients saw the refused login behind the group's transport errors.
+            owned = Owned(owned.partitions, owned.control, login, "AUTHENTICATION_ERROR")
         log.warning("link %s: %s", self.spec.name, owned.problem)
         for name in self._enabled_tasks():
             progress.record_sync_task(self.factory, self.spec.link_id, name, state="IN_ERROR",
                                       error_code=owned.problem_code, error=owned.problem, replica_id=self.replica_id)
+        # As when the source refuses the link's other calls: the mirrors wait, and say why.
         for m in list(self.mirrors.values()):
-            orders = progress.read_orders(self.factory, m.mirror_id)
-            if orders is not None and orders.state == lifecycle.PENDING:
-                progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, owned.problem)
+            if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.ACTIVE],
+                                              lifecycle.SOURCE_UNAVAILABLE, owned.problem):
+                progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", owned.problem)
 
     def _become_control(self) -> None:
         """This replica now runs the link's once-per-link work."""
-        log.info("link %s: replica %s runs the link's control work", self.spec.name, self.replica_id or "(only)")
-        self._control = True
         assert self.copier is not None
-        routed = set(self.copier.routes())
         with self._lock:
-            waiting = [m for mid, m in self.mirrors.items() if mid not in routed]
-        for m in waiting:
-            self._enqueue_prepare(m)
-        self._start_tasks()
-        self.scheduler.add("topology", self._topology_step, TOPOLOGY_INTERVAL)
+            self._control = True
+        try:
+            routed = set(self.copier.routes())
+            with self._lock:
+                waiting = [m for mid, m in self.mirrors.items() if mid not in routed]
+            for m in waiting:
+                self._enqueue_prepare(m)
+            self.scheduler.add("topology", self._topology_step)
+            self._start_tasks()
+        except Exception:
+            with self._lock:
+                self._control = False  # the next ownership step tries it all again
+            raise
+        log.info("link %s: replica %s runs the link's control work", self.spec.name, self.replica_id or "(only)")
 
     def _lose_control(self) -> None:
         log.info("link %s: replica %s no longer runs the link's control work", self.spec.name, self.replica_id)
-        self._control = False
         with self._lock:
+            self._control = False
             self._to_prepare.clear()
         for name in self.scheduler.names():
             if name in _CONTROL_STEPS or name.startswith(("restore/", "prepare/")):
@@ -319,6 +326,11 @@ class LinkRuntime:
         if self._group_sync is not None:
             self._group_sync.src_groups.close()
             self._group_sync = None
+
+    def _in_control(self) -> bool:
+        """Control work runs only on the replica that holds it now, and only once that is proven
+        (a process that just woke from a freeze may have lost it)."""
+        return self._control and self.ownership.may_write()
 
     def _adopt(self, mirrors: list[mirror_steps.MirrorSpec]) -> None:
         """Starts mirrors that the control replica prepared: this replica's partitions resync
@@ -336,9 +348,12 @@ class LinkRuntime:
             if info is None or info.error is not None or not info.partitions or producer_id is None:
                 continue  # the control replica prepares it
             count = len(info.partitions)
+            with self._lock:
+                if m.mirror_id not in self.mirrors:
+                    continue  # removed meanwhile
+                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, {}, producer_id, count))
             log.info("mirror %s/%s: copying this replica's share of %d partitions", self.spec.name, m.topic, count)
-            self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, {}, producer_id, count))
-        self.scheduler.wake("ownership")
+        self.scheduler.add("ownership", self._ownership_step, 0.2)  # once the data path has the routes
 
     def _cluster_ids_step(self) -> float | None:
         """Records both clusters' ids once: how two-way pairs of links find each other."""
@@ -356,6 +371,9 @@ class LinkRuntime:
         assert self.clusters is not None
         config = self.spec.config
         c = self.clusters
+        if self._group_sync is not None:
+            self._group_sync.src_groups.close()  # started before, on older clients
+            self._group_sync = None
         if config.get(_TASK_SWITCHES[group_offsets.TASK_NAME]) == "true":
             self._group_sync = group_offsets.GroupOffsetSync(
                 c.src_admin, GroupOffsetReader(self.spec.source, self.timeout), c.dst_admin,
@@ -383,6 +401,8 @@ class LinkRuntime:
     def _task_step(self, name: str, interval_key: str, run: Callable[[], str]) -> Callable[[], float | None]:
         def step() -> float | None:
             interval = self.spec.knob(interval_key) / 1000
+            if not self._in_control():
+                return interval
             # A failed run is tried again soon, not a whole (maybe long) interval later.
             return interval if self._run_task(name, run) else min(interval, SYNC_RETRY)
         return step
@@ -510,6 +530,8 @@ class LinkRuntime:
     def _prepare_step(self) -> float | None:
         """Prepares every mirror waiting for it, in one batch of admin calls."""
         assert self.clusters is not None and self.copier is not None
+        if not self._in_control():
+            return IDLE
         with self._lock:
             batch = [m for m in self._to_prepare.values() if m.mirror_id in self.mirrors]
             self._to_prepare.clear()
@@ -529,17 +551,20 @@ class LinkRuntime:
             result = results.get(m.mirror_id)
             if isinstance(result, Exception):
                 self._prepare_failed(m, result)
-            elif result is not None and m.mirror_id in self.mirrors and m.mirror_id in producer_ids:
+            elif result is not None and m.mirror_id in producer_ids:
                 reencoded = progress.load_reencoded(self.factory, m.mirror_id)
                 mine = owned.of_topic(m.source_topic, len(result))
                 states = {p: st for p, st in result.items() if p in mine}
                 for p, st in states.items():
                     st.reencoded_batches = reencoded.get(p, 0)
-                self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, states, producer_ids[m.mirror_id],
-                                      len(result)))
+                with self._lock:
+                    if m.mirror_id not in self.mirrors:
+                        continue  # removed meanwhile
+                    self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, states, producer_ids[m.mirror_id],
+                                          len(result)))
                 started.append(m.mirror_id)
         if started:
-            self.scheduler.wake("ownership")  # partitions assigned while it was being prepared
+            self.scheduler.add("ownership", self._ownership_step, 0.2)  # partitions assigned meanwhile
         progress.mark_mirroring(self.factory, self.spec.link_id,
                                 {mid: self.mirrors[mid].task_name for mid in started if mid in self.mirrors})
         return 0.0 if self._to_prepare else IDLE
@@ -580,9 +605,11 @@ class LinkRuntime:
         first: list[DivergenceError | None] = [found]
 
         def step() -> float | None:
-            if m.mirror_id not in self.mirrors:
+            if m.mirror_id not in self.mirrors or not self._control:
                 r.close()
                 return None
+            if not self.ownership.may_write():
+                return 1.0
             try:
                 again = restore.advance(r, self.factory, m.mirror_id, first[0])
             except FatalMirrorError as exc:
@@ -607,7 +634,7 @@ class LinkRuntime:
 
     def _enqueue_prepare(self, m: mirror_steps.MirrorSpec) -> None:
         with self._lock:
-            if m.mirror_id not in self.mirrors:
+            if m.mirror_id not in self.mirrors or not self._control:
                 return
             self._to_prepare[m.mirror_id] = m
         if "prepare" in self.scheduler.names():
@@ -648,6 +675,8 @@ class LinkRuntime:
     def _topology_step(self) -> float | None:
         """Watches the source topics: a deleted one fails its mirror, a grown one is prepared again."""
         assert self.clusters is not None and self.copier is not None
+        if not self._in_control():
+            return TOPOLOGY_INTERVAL
         try:
             meta = self.clusters.src_admin.list_topics(timeout=self.timeout)
         except KafkaException:
@@ -682,6 +711,7 @@ class LinkRuntime:
         if orders is None:
             return interval
         if self.copier.error is not None:
+            self.ownership.close()  # its partitions go to replicas that can copy them
             raise RuntimeError(f"the data path stopped: {self.copier.error}")
         now = time.monotonic()
         statuses: list[progress.MirrorStatus] = []
@@ -780,7 +810,7 @@ class LinkRuntime:
         and neither cluster moved since it did (the reported end offsets are still the ends)."""
         assert self.clusters is not None
         rows = progress.read_partition_rows(self.factory, [m.mirror_id])[m.mirror_id]
-        parts = list(range(route.partition_count))
+        parts = list(range(max(route.partition_count, max(rows, default=-1) + 1)))
         behind = {p: rows[p].lag if p in rows else -1 for p in parts if p not in rows or rows[p].lag > 0}
         if not behind:
             try:

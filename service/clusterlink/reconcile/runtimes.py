@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from clusterlink.config.link_config import effective, runs_without_mirrors
 from clusterlink.engine.mirror import MirrorSpec
-from clusterlink.engine.runtime import LinkRuntime, LinkSpec
+from clusterlink.engine.runtime import LinkRuntime, LinkSpec, not_wanted
 from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.clients import Connection, admin_config
 from clusterlink.metrics.exporter import Metrics
@@ -129,7 +129,7 @@ class Reconciler:
     def _stopped(self, runtime: LinkRuntime) -> None:
         """Both threads of the runtime are gone: none of its writes can land any more."""
         for m in runtime.stopped_mirrors():
-            if progress.read_orders(self.factory, m.mirror_id) is not None:
+            if not_wanted(progress.read_orders(self.factory, m.mirror_id)):
                 progress.set_task(self.factory, runtime.spec.link_id, m.task_name, "STOPPED")
         log.info("the runtime of link %s stopped", runtime.spec.name)
 
@@ -194,4 +194,5 @@ class Reconciler:
             runtime.scheduler.join(timeout)
             if runtime.copier is not None:
                 runtime.copier.join(timeout)
+            runtime.ownership.join(timeout)  # left its groups: the other replicas take over at once
         self.runtimes.clear()

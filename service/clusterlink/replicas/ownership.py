@@ -3,12 +3,12 @@
 A replica never decides this itself. With one replica (SQLite, the default)
 it owns everything (`Everything`). With several replicas on PostgreSQL,
 Kafka's consumer group protocol decides (replicas.membership): each link has
-one group on its source cluster, and a replica owns the source partitions
-the group assigns to it. Control work that must run once per link
+a data group on its source cluster, and a replica owns the source partitions
+that group assigns to it. Control work that must run once per link
 (preparing destination topics, promotion, the link's sync tasks) belongs to
-the member that is assigned partition 0 of `CONTROL_TOPIC`, which every
-member subscribes to as well: the group hands it to exactly one member at a
-time, as it does every partition.
+the member of the link's control group that is assigned partition 0 of
+`CONTROL_TOPIC`: the group hands it to exactly one member at a time, as it
+does every partition.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ class Ownership(Protocol):
 
     def close(self) -> None: ...
 
+    def join(self, timeout: float) -> bool:
+        """Waits for `close` to finish (the groups left); True when done."""
+
 
 class Everything:
     """The only replica: owns every partition and the control work."""
@@ -94,3 +97,6 @@ class Everything:
 
     def close(self) -> None:
         pass
+
+    def join(self, timeout: float) -> bool:
+        return True

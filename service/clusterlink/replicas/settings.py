@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clusterlink.kafka.clients import Connection
-from clusterlink.replicas.membership import GroupMembership, group_id
+from clusterlink.replicas.membership import GroupMembership, control_group_id, group_id
 from clusterlink.replicas.ownership import Everything, Ownership
 
-# The group of a link is this prefix plus the link's name, on the link's source cluster.
+# A link's groups are this prefix plus the link's name (and '.control'), on the link's source cluster.
 DEFAULT_GROUP_PREFIX = "clusterlink."
 DEFAULT_SESSION_TIMEOUT_MS = 10000
 
@@ -25,5 +25,6 @@ class ReplicaSettings:
     def ownership_for(self, source: Connection, link_name: str) -> Ownership:
         if not self.shared:
             return Everything()
-        return GroupMembership(source, group_id(self.group_prefix, link_name), self.replica_id,
+        return GroupMembership(source, group_id(self.group_prefix, link_name),
+                               control_group_id(self.group_prefix, link_name), self.replica_id,
                                self.session_timeout_ms)

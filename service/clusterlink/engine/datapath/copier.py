@@ -96,6 +96,8 @@ class Route:
     producer_id: int = -1
     # The topic's partitions; `partitions` holds the ones this replica copies.
     partition_count: int = 0
+    # Partitions given away with writes still in flight (stopping waits for them).
+    draining: list[PartitionState] = field(default_factory=list)
 
 
 @dataclass
@@ -188,12 +190,17 @@ class Copier:
     def add(self, route: Route) -> None:
         self._send(lambda: self._add(route))
 
-    def remove(self, mirror_id: int, on_stopped: Callable[[Route], None] | None = None) -> None:
+    def remove(self, mirror_id: int, on_stopped: Callable[[Route | None], None] | None = None) -> None:
         """Stops copying a mirror; `on_stopped(route)` runs (on this thread) once
-        none of its writes is in flight any more, so nothing of it can land after."""
+        none of its writes is in flight any more, so nothing of it can land after
+        (`on_stopped(None)` at once when it was not copied here at all)."""
         def apply() -> None:
             route = self._routes.pop(mirror_id, None)
-            if route is not None and on_stopped is not None:
+            if on_stopped is None:
+                return
+            if route is None:
+                on_stopped(None)
+            else:
                 self._stopping.append((route, on_stopped))
         self._send(apply)
 
@@ -206,24 +213,36 @@ class Copier:
                 self._restart_sessions()
         self._send(apply)
 
-    def set_partitions(self, mirror_id: int, add: dict[int, PartitionState], drop: set[int],
-                       partition_count: int = 0) -> None:
-        """This replica's share of a mirror changed. A dropped partition stops at
-        once; its writes in flight may still land, and the next owner's first
-        write with the same sequence is refused, so offsets never shift."""
+    def own(self, mirror_id: int, wanted: frozenset[int], partition_count: int,
+            reencoded: dict[int, int]) -> None:
+        """This replica's share of a mirror is now `wanted` (applied in order with
+        every other command, so a quick give-and-take is never lost). A partition
+        given away stops at once; its writes in flight may still land, and the
+        next owner's first write with the same sequence is refused, so offsets
+        never shift. A partition taken over waits for its start point (resync)."""
         def apply() -> None:
             route = self._routes.get(mirror_id)
-            if route is None:
+            if route is None or set(route.partitions) == wanted:
                 return
             # A new dict, not a changed one: other threads iterate the old one.
-            parts = {p: st for p, st in route.partitions.items() if p not in drop}
-            for p in drop:
-                self._lane_of.pop((mirror_id, p), None)
-            for p, st in add.items():
-                parts.setdefault(p, st)
+            parts: dict[int, PartitionState] = {}
+            route.draining = [st for st in route.draining if st.inflight]
+            for p, st in route.partitions.items():
+                if p in wanted:
+                    parts[p] = st
+                else:
+                    self._lane_of.pop((mirror_id, p), None)
+                    if st.inflight:
+                        route.draining.append(st)  # a stop of the mirror waits for these too
+            taken = wanted - parts.keys()
+            for p in taken:
+                parts[p] = PartitionState.awaiting(mirror_id, p)
+                parts[p].reencoded_batches = reencoded.get(p, 0)
             route.partitions = parts
-            route.partition_count = max(route.partition_count, partition_count)
+            route.partition_count = max(route.partition_count, partition_count, max(wanted, default=-1) + 1)
             self._restart_sessions()
+            for p in sorted(taken):
+                self._on_resync(mirror_id, p)
         self._send(apply)
 
     def routes(self) -> dict[int, Route]:
@@ -275,7 +294,8 @@ class Copier:
             self._net.close()
 
     def _report_stopped(self) -> None:
-        settled = [(r, cb) for r, cb in self._stopping if all(not st.inflight for st in r.partitions.values())]
+        settled = [(r, cb) for r, cb in self._stopping
+                   if all(not st.inflight for st in [*r.partitions.values(), *r.draining])]
         for item in settled:
             self._stopping.remove(item)
             route, callback = item
@@ -435,6 +455,7 @@ class Copier:
                     refresh |= self._on_fetch_error(st, pd.error_code)
                     continue
                 st.source_end = pd.last_stable_offset if pd.last_stable_offset >= 0 else pd.high_watermark
+                st.started = True  # a taken-over partition has something true to report now
                 if pd.log_start_offset >= 0:
                     st.source_log_start = pd.log_start_offset
                 if not pd.records:

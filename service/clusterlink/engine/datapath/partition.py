@@ -233,6 +233,7 @@ class PartitionState:
         fresh = PartitionState.start(self.mirror_id, self.partition, dst_end, segments, self.reencoded_batches)
         fresh.source_log_start, fresh.source_end = self.source_log_start, self.source_end
         fresh.last_fetch_ok = self.last_fetch_ok
+        fresh.started = self.started  # a taken-over partition reports once the source answered
         for name in PartitionState.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
 
