@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -36,35 +33,6 @@ from clusterlink.store.progress import (
     set_mirror_producer_ids_if_absent,
     write_link_status,
 )
-from tests.fixtures.postgres import new_database, postgres_bin
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed"),
-        ),
-    ]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/clusterlink.db"
-    return new_database(request.getfixturevalue("postgres_url"), f"cl_{uuid.uuid4().hex[:12]}")
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db.upgrade(db_url)
-    engine = db.make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def factory(engine: Engine) -> Factory:
-    return db.session_factory(engine)
 
 
 def add_link(factory: Factory, name: str, paused: bool = False, states: tuple[str, ...] = ()) -> tuple[int, list[int]]:

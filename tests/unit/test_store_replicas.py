@@ -9,47 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text, update
+from sqlalchemy import text, update
 
 from clusterlink.store import db, replicas
 from clusterlink.store.models import Replica, utcnow
 from clusterlink.store.replicas import PRUNE_AFTER, Factory, ReplicaRow
-from tests.fixtures.postgres import new_database, postgres_bin
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed"),
-        ),
-    ]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/clusterlink.db"
-    return new_database(request.getfixturevalue("postgres_url"), f"cl_{uuid.uuid4().hex[:12]}")
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db.upgrade(db_url)
-    engine = db.make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def factory(engine: Engine) -> Factory:
-    return db.session_factory(engine)
 
 
 def by_id(factory: Factory) -> dict[str, ReplicaRow]:
