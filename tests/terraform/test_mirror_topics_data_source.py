@@ -45,8 +45,10 @@ def test_mirror_topics_lists_every_mirror_of_the_link(
             stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
                 parent=f"links/{link}", mirror_topic=pb.MirrorTopic(source_topic=topic)))
         for topic in sources:
-            wait_for(f"mirror of {topic} ACTIVE",
-                     lambda t=topic: mirror(stub, link, f"east.{t}").state == pb.MirrorTopic.ACTIVE)
+            # ACTIVE comes first; the partition's status follows within a status interval.
+            wait_for(f"mirror of {topic} ACTIVE with its partition's status",
+                     lambda t=topic: (m := mirror(stub, link, f"east.{t}")).state == pb.MirrorTopic.ACTIVE
+                     and len(m.partitions) == 1)
         paused = f"links/{link}/mirrorTopics/east.{base}-b"
         stub.PauseMirrorTopic(pb.PauseMirrorTopicRequest(name=paused))
         wait_for("mirror PAUSED", lambda: mirror(stub, link, f"east.{base}-b").state == pb.MirrorTopic.PAUSED)

@@ -271,6 +271,8 @@ class LinkRuntime:
             want = owned.of_topic(route.source_topic, route.partition_count)
             if want == set(route.partitions):
                 continue
+            if self._control and max(want, default=-1) >= route.partition_count:
+                self.scheduler.wake("topology")  # the group saw the source grow first
             # The whole wanted set, not a difference: the data path applies it in order.
             reencoded = progress.load_reencoded(self.factory, mirror_id) if want - set(route.partitions) else {}
             self.copier.own(mirror_id, frozenset(want), route.partition_count, reencoded)

@@ -94,7 +94,8 @@ class Route:
     # for the mirror's whole life: every batch's sequence is its destination
     # offset, so the broker fences late and duplicate writes of any session.
     producer_id: int = -1
-    # The topic's partitions; `partitions` holds the ones this replica copies.
+    # The destination topic's partitions when the route was made (prepared or adopted);
+    # `partitions` holds the ones this replica copies.
     partition_count: int = 0
     # Partitions given away with writes still in flight (stopping waits for them).
     draining: list[PartitionState] = field(default_factory=list)
@@ -239,7 +240,9 @@ class Copier:
                 parts[p] = PartitionState.awaiting(mirror_id, p)
                 parts[p].reencoded_batches = reencoded.get(p, 0)
             route.partitions = parts
-            route.partition_count = max(route.partition_count, partition_count, max(wanted, default=-1) + 1)
+            # Not raised by `wanted`: the count says how many partitions the destination
+            # topic was prepared with, and the control replica grows it (topology).
+            route.partition_count = max(route.partition_count, partition_count)
             self._restart_sessions()
             for p in sorted(taken):
                 self._on_resync(mirror_id, p)
