@@ -8,6 +8,7 @@ from kafka.net import KafkaConnectionManager, NetworkSelector
 
 from clusterlink.engine.datapath import batches
 from clusterlink.kafka import wire
+from clusterlink.kafka.clients import Connection
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,17 @@ class RawBatch:
     payload: bytes  # the records as stored: compressed bytes for a compressed batch
 
 
-def read_batches(bootstrap: str, topic: str, partition: int, end: int) -> list[RawBatch]:
-    """Every batch of the partition up to offset `end`, read uncommitted."""
+def read_batches(bootstrap: str, topic: str, partition: int, end: int,
+                 parsers: list[type] | None = None) -> list[RawBatch]:
+    """Every batch of the partition up to offset `end`, read uncommitted.
+
+    With `parsers`, the read goes through the data path's own connection manager
+    and the list gets the class of the parser each answer came through.
+    """
     net = NetworkSelector()
-    manager = KafkaConnectionManager(net, bootstrap_servers=bootstrap)
+    manager = (KafkaConnectionManager(net, bootstrap_servers=bootstrap) if parsers is None else
+               wire.new_manager(net, Connection(bootstrap), request_timeout_ms=10000, max_in_flight=1,
+                                receive_max_bytes=16 << 20, client_id="raw-batches"))
     out: list[RawBatch] = []
     try:
         manager.bootstrap(timeout_ms=10000)
@@ -36,6 +44,8 @@ def read_batches(bootstrap: str, topic: str, partition: int, end: int) -> list[R
                 req.isolation_level = 0
                 return await manager.send(req, node_id=node)
             resp = net.run(fetch)
+            if parsers is not None:
+                parsers.append(type(manager._conns[node].parser))
             pd = resp.responses[0].partitions[0]
             assert pd.error_code == 0, f"fetch {topic}-{partition}@{offset}: error {pd.error_code}"
             found = [b for b in batches.split_batches(pd.records) if b.next_offset > offset]

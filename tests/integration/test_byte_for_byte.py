@@ -9,6 +9,7 @@ from confluent_kafka import Producer
 
 from clusterlink.engine.datapath.batches import CODEC_LZ4
 from clusterlink.engine.datapath.copier import LANE_SPREAD_BYTES
+from clusterlink.kafka.transport import FrameParser
 from tests.fixtures.service import Service, wait_for
 from tests.integration.kafka_io import caught_up, create_link, create_mirror, create_topic, end_offsets, unique
 from tests.integration.raw_batches import read_batches
@@ -43,6 +44,11 @@ def test_destination_batches_equal_the_source_batches(service: Service, kafka_so
         assert sum(b.codec == CODEC_LZ4 for b in source) > 3
         # Same boundaries, record counts, codec and compressed payload bytes.
         assert mirrored == source
+        # The data path's connections (FrameParser, one reused buffer per
+        # connection) read the same batches as kafka-python's own parser.
+        parsers: list[type] = []
+        assert read_batches(kafka_source.bootstrap, topic, p, ends[p][1], parsers) == source
+        assert set(parsers) == {FrameParser}
     assert all(p.reencoded_batches == 0 for p in mirror.partitions)
 
 

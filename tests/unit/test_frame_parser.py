@@ -1,0 +1,79 @@
+"""FrameParser: the data path's responses, however the socket cuts them, in a reused buffer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from kafka.protocol.consumer import FetchResponse
+from kafka.protocol.parser import KafkaProtocol
+
+from clusterlink.kafka import wire
+from clusterlink.kafka.transport import FrameParser
+
+
+def _fetch_answer(correlation_id: int, records: bytes) -> bytes:
+    """A framed Fetch v12 answer as a broker sends it."""
+    part = FetchResponse.FetchableTopicResponse.PartitionData(
+        partition_index=0, error_code=0, high_watermark=7, last_stable_offset=7, log_start_offset=0,
+        aborted_transactions=[], preferred_read_replica=-1, records=records)
+    answer = FetchResponse(throttle_time_ms=0, error_code=0, session_id=0,
+                           responses=[FetchResponse.FetchableTopicResponse(topic="t", partitions=[part])])
+    answer.API_VERSION = wire.FETCH_VERSION
+    answer.with_header(correlation_id=correlation_id)
+    return bytes(answer.encode(framed=True, header=True))
+
+
+def _ask(parser: KafkaProtocol) -> int:
+    request = wire.fetch_request({"t": [(0, 0)]}, max_wait_ms=10, max_bytes=1 << 20, partition_max_bytes=1 << 20)
+    return parser.send_request(request)
+
+
+def _feed(parser: KafkaProtocol, data: bytes, cuts: list[int]) -> list:
+    out = []
+    for start, end in zip([0, *cuts], [*cuts, len(data)]):
+        out.extend(parser.receive_bytes(memoryview(data)[start:end]))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_answers_cut_anywhere_decode_as_kafka_pythons_own_parser_does(seed):
+    rng = random.Random(seed)
+    ours, theirs = FrameParser(client_id="t"), KafkaProtocol(client_id="t")
+    stream = b""
+    records = []
+    for _ in range(4):
+        body = rng.randbytes(rng.randrange(0, 300_000))
+        records.append(body)
+        assert _ask(ours) == _ask(theirs)
+        stream += _fetch_answer(ours._correlation_id, body)
+    cuts = sorted(rng.sample(range(1, len(stream)), 40))
+    got, want = _feed(ours, stream, cuts), _feed(theirs, stream, cuts)
+    assert [c for c, _ in got] == [c for c, _ in want] == [1, 2, 3, 4]
+    assert [r.responses[0].partitions[0].records for _, r in got] == records
+    assert [r.to_dict() for _, r in got] == [r.to_dict() for _, r in want]
+
+
+def test_the_buffer_is_reused_and_never_overwritten_while_a_view_of_it_lives():
+    parser = FrameParser(client_id="t")
+    _ask(parser)
+    parser.receive_bytes(_fetch_answer(1, b"a" * 100_000))
+    buffer = parser._spare
+    _ask(parser)
+    parser.receive_bytes(_fetch_answer(2, b"b" * 50_000))
+    assert parser._spare is buffer  # smaller answers land in the same memory
+
+    held = memoryview(buffer)[:10]  # as if a decoded answer kept part of the last frame
+    before = bytes(held)
+    _ask(parser)
+    [(_, answer)] = parser.receive_bytes(_fetch_answer(3, b"c" * 50_000))
+    assert parser._spare is not buffer
+    assert bytes(held) == before
+    assert answer.responses[0].partitions[0].records == b"c" * 50_000
+
+
+def test_a_frame_larger_than_allowed_is_refused():
+    parser = FrameParser(client_id="t", receive_message_max_bytes=1000)
+    _ask(parser)
+    with pytest.raises(Exception, match="Invalid frame length"):
+        parser.receive_bytes(_fetch_answer(1, b"x" * 2000))
