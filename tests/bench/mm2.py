@@ -29,13 +29,16 @@ from pathlib import Path
 
 import platformdirs
 
-from clusterlink.sandbox.cluster import JVM_HEAP
 from clusterlink.sandbox.jars import KAFKA_VERSION, ensure_jars, find_java
 
 MM2_POM = Path(__file__).with_name("mirrormaker-pom.xml")
 MM2_LIBS_ENV = "CLUSTERLINK_MIRRORMAKER_LIBS_CACHE"
 MM2_REQUIRED_JARS = ("connect-mirror", "connect-mirror-client", "connect-runtime", "connect-json", "kafka-clients")
 MM2_MAIN = "org.apache.kafka.connect.mirror.MirrorMaker"
+# What Kafka's bin/connect-mirror-maker.sh gives it when KAFKA_HEAP_OPTS is unset. With
+# the broker's 512 MiB, MM2 on its defaults (6 consumers with 50 MiB fetches, 6
+# producers with 32 MiB buffers) died of OutOfMemoryError within a minute.
+MM2_HEAP = ("-Xms256m", "-Xmx2g")
 
 # The "tuned for volume" run: bigger, fuller producer batches and larger fetches.
 TUNED = {
@@ -131,9 +134,9 @@ def write_run_files(folder: Path, props: Mapping[str, str]) -> tuple[Path, Path]
 
 
 def mm2_command(libs: Path, config: Path, log4j: Path, log_dir: Path) -> list[str]:
-    """The same JVM shape as a sandbox broker: its heap, headless, log4j2 to a file."""
+    """MM2's JVM as its own launcher script sizes it, headless, log4j2 to a file."""
     return [
-        find_java(), *JVM_HEAP, "-Djava.awt.headless=true",
+        find_java(), *MM2_HEAP, "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j}", f"-Dmm2.logs.dir={log_dir}",
         "-cp", f"{libs}/*", MM2_MAIN, str(config),
     ]
