@@ -158,10 +158,29 @@ class ScaleBench(BenchRun):
             futures = admin.create_topics([NewTopic(t, a.partitions, 1) for t in batch], request_timeout=120)
             for future in futures.values():
                 future.result(180)
+        # CreateTopics answers once the controller has the topics; the broker serves them
+        # a moment later, and librdkafka fails a record sent meanwhile (unknown partition).
+        deadline = time.monotonic() + 120
+        while True:
+            known = admin.list_topics(timeout=30).topics
+            waiting = [t for t in self.topics
+                       if t not in known or len(known[t].partitions) < a.partitions
+                       or any(pm.leader < 0 for pm in known[t].partitions.values())]
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"{len(waiting)} new source topics still unknown to the broker, e.g. {waiting[:3]}")
+            time.sleep(0.2)
         create_s = time.monotonic() - t0
         log(f"source: topics created in {create_s:.1f}s; writing {a.records_per_partition} records per partition")
+        failures: Counter[str] = Counter()
+
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failures[str(err)] += 1
+
         producer = Producer({"bootstrap.servers": self.source.bootstrap, "linger.ms": 20, "acks": "all",
-                             "log_level": 5})
+                             "log_level": 5, "on_delivery": delivered})
         value = b"x" * a.record_size
         t1 = time.monotonic()
         for topic in self.topics:
@@ -172,6 +191,8 @@ class ScaleBench(BenchRun):
         unsent = producer.flush(120)
         if unsent:
             raise BenchError(f"{unsent} source records were still unsent after 120 s")
+        if failures:
+            raise BenchError(f"{sum(failures.values())} source records were not written: {dict(failures)}")
         produce_s = time.monotonic() - t1
         ends = end_offsets(self.source.bootstrap, {t: a.partitions for t in self.topics})
         self.source_ends = {t: [ends.get((t, p), -1) for p in range(a.partitions)] for t in self.topics}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from clusterlink.engine.prepare import (
     DestinationError,
+    DestinationTopicNotServedError,
     FatalMirrorError,
     SourceTopicMissingError,
     SourceUnavailableError,
@@ -28,6 +29,7 @@ from clusterlink.store.db import OwnershipLost
 
 __all__ = [
     "DestinationError",
+    "DestinationTopicNotServedError",
     "FatalMirrorError",
     "Outcome",
     "SourceTopicMissingError",
@@ -95,6 +97,9 @@ TABLE: dict[type[BaseException], Outcome] = {
         task_state=TASK_ERROR,
     ),
     DestinationError: Outcome(DESTINATION, 1.0, task_state=TASK_ERROR),
+    # The destination broker has not applied a topic it just created: nothing is
+    # wrong, the mirror says what it waits for and is prepared again shortly.
+    DestinationTopicNotServedError: Outcome(DESTINATION, 0.5, reason_prefix="waiting: "),
     # Another serve owns the database now: write nothing more (the store
     # refuses it anyway); the process stops on its lock check.
     OwnershipLost: Outcome(OWNERSHIP_LOST, None),

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaException, Producer
 from clusterlink.engine.datapath.partition import PartitionState
 from clusterlink.engine.prepare import (
     DestinationError,
+    DestinationTopicNotServedError,
     FatalMirrorError,
     Offsets,
     SourceTopicMissingError,
@@ -36,6 +37,11 @@ from clusterlink.kafka.reader import read_at
 from clusterlink.store import progress
 
 log = logging.getLogger(__name__)
+
+# How long one prepare pass waits for the destination broker to serve a topic (one it
+# just created, typically); the mirrors whose topics it does not serve yet are
+# prepared again shortly.
+CREATED_TOPIC_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -142,10 +148,21 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
     except KafkaException as exc:
         raise SourceUnavailableError(f"cannot read offsets on the source cluster: {exc}") from exc
     try:
-        dst_low = kadmin.list_offsets_many(clusters.dst_admin, dst_parts, "earliest", timeout)
-        dst_high = kadmin.list_offsets_many(clusters.dst_admin, dst_parts, "latest", timeout)
+        # Bounded: the mirrors whose destination topics the broker serves go on
+        # now; the others (created a moment ago) are prepared again shortly.
+        wait = min(timeout, CREATED_TOPIC_WAIT_S)
+        dst_low, unserved = kadmin.list_offsets_settled(clusters.dst_admin, dst_parts, "earliest", timeout, wait)
+        dst_high, late = kadmin.list_offsets_settled(
+            clusters.dst_admin, {t: p for t, p in dst_parts.items() if t not in unserved}, "latest", timeout, wait)
+        unserved.update(late)
     except KafkaException as exc:
         raise DestinationError(f"cannot read offsets on the destination cluster: {exc}") from exc
+    for m in ready:
+        if m.topic in unserved:
+            out[m.mirror_id] = DestinationTopicNotServedError(
+                f"destination topic {m.topic!r} has partitions without a leader yet "
+                f"(a new topic the broker is still creating, or a broker down): {unserved[m.topic].str()}")
+    ready = [m for m in ready if m.mirror_id not in out]
     segments = progress.load_link_segments(factory, [m.mirror_id for m in ready])
     for m in ready:
         try:

@@ -42,6 +42,11 @@ class DestinationError(Exception):
     """The destination refused or could not be reached; retried with backoff."""
 
 
+class DestinationTopicNotServedError(DestinationError):
+    """A destination topic has partitions without a leader yet, typically one the
+    broker is still creating: the mirror waits and is prepared again shortly."""
+
+
 @dataclass
 class Offsets:
     low: dict[int, int]

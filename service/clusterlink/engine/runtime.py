@@ -30,6 +30,7 @@ from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route, Se
 from clusterlink.engine.datapath.partition import Phase
 from clusterlink.engine.prepare import (
     DestinationError,
+    DestinationTopicNotServedError,
     DivergenceError,
     FatalMirrorError,
     SourceTopicMissingError,
@@ -591,8 +592,10 @@ class LinkRuntime:
             self._start_restore(m, exc)
             return
         outcome = classify(exc)
-        log.log(logging.ERROR if outcome.traceback else logging.INFO,
-                "mirror %s/%s: prepare: %s", self.spec.name, m.topic, exc, exc_info=outcome.traceback)
+        # A topic the broker is still creating is no news, however many mirrors wait for theirs.
+        level = logging.ERROR if outcome.traceback else \
+            logging.DEBUG if isinstance(exc, DestinationTopicNotServedError) else logging.INFO
+        log.log(level, "mirror %s/%s: prepare: %s", self.spec.name, m.topic, exc, exc_info=outcome.traceback)
         terminal = self._apply(m, self._prepare_name(m.mirror_id), outcome, str(exc) or exc.__class__.__name__)
         if not terminal:
             # Try this one again later, on its own schedule.

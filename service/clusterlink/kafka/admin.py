@@ -167,6 +167,44 @@ def create_topics_many(
     return out
 
 
+def list_offsets_settled(
+    admin: AdminClient, partitions: dict[str, list[int]], which: str, timeout: float, wait: float
+) -> tuple[dict[str, dict[int, int]], dict[str, KafkaError]]:
+    """`list_offsets_many`, but a topic whose partitions have no leader yet is left out
+    after `wait` seconds instead of failing all: (topic -> partition -> offset,
+    topic -> its last error) for the topics still without a leader.
+
+    A broker serves a topic a moment after CreateTopics answered (in KRaft the
+    controller commits the topic, then each broker creates its logs); with
+    thousands of new partitions on a busy broker that moment can be a minute.
+    Any other error raises, as in `list_offsets_many`.
+    """
+    spec = OffsetSpec.earliest() if which == "earliest" else OffsetSpec.latest()
+    deadline = time.monotonic() + wait
+    out: dict[str, dict[int, int]] = {}
+    pending = dict(partitions)
+    while True:
+        request = {TopicPartition(t, p): spec for t, parts in pending.items() for p in parts}
+        if not request:
+            return out, {}
+        futures = admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout)
+        found: dict[str, dict[int, int]] = {t: {} for t in pending}
+        unsettled: dict[str, KafkaError] = {}
+        for tp, fut in futures.items():
+            try:
+                found[tp.topic][tp.partition] = fut.result(timeout=timeout).offset
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() not in _LEADER_NOT_READY:
+                    raise
+                unsettled[tp.topic] = err
+        out.update({t: offsets for t, offsets in found.items() if t not in unsettled})
+        if not unsettled or time.monotonic() >= deadline:
+            return out, unsettled
+        pending = {t: pending[t] for t in unsettled}
+        time.sleep(0.1)  # bounded by `wait`: the broker is creating these topics' logs
+
+
 def set_topic_configs_many(
     admin: AdminClient, configs: dict[str, dict[str, str]], timeout: float
 ) -> dict[str, KafkaException | None]:

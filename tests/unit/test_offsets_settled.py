@@ -1,0 +1,70 @@
+"""Reading destination offsets while the broker is still creating some topics.
+
+A broker serves a topic a while after CreateTopics answered; with thousands of new
+partitions, a minute on a busy machine. The topics it serves go on; the others wait
+and are tried again, instead of failing the whole batch of mirrors.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from clusterlink.engine.errors import DESTINATION, DestinationTopicNotServedError, classify
+from clusterlink.kafka.admin import list_offsets_settled
+
+
+class _Offset:
+    def __init__(self, offset: int):
+        self.offset = offset
+
+
+class _Admin:
+    """Answers ListOffsets like a broker that leads topic "b" only from call `b_from` on."""
+
+    def __init__(self, b_from: int, error: int = KafkaError.NOT_LEADER_FOR_PARTITION):
+        self.calls: list[set[str]] = []
+        self.b_from = b_from
+        self.error = error
+
+    def list_offsets(self, request, **_kwargs):
+        self.calls.append({tp.topic for tp in request})
+        out = {}
+        for tp in request:
+            fut: Future = Future()
+            if tp.topic == "b" and len(self.calls) < self.b_from:
+                fut.set_exception(KafkaException(KafkaError(self.error)))
+            else:
+                fut.set_result(_Offset(10 * tp.partition))
+            out[tp] = fut
+        return out
+
+
+def test_a_topic_without_a_leader_is_left_out_and_the_others_go_on():
+    admin = _Admin(b_from=1_000)
+    offsets, unsettled = list_offsets_settled(admin, {"a": [0, 1], "b": [0]}, "latest", 5.0, wait=0.0)
+    assert offsets == {"a": {0: 0, 1: 10}}
+    assert set(unsettled) == {"b"} and unsettled["b"].code() == KafkaError.NOT_LEADER_FOR_PARTITION
+
+
+def test_a_topic_led_within_the_wait_is_read_and_only_it_is_asked_again():
+    admin = _Admin(b_from=3)
+    offsets, unsettled = list_offsets_settled(admin, {"a": [0], "b": [0, 1]}, "earliest", 5.0, wait=5.0)
+    assert offsets == {"a": {0: 0}, "b": {0: 0, 1: 10}} and unsettled == {}
+    assert admin.calls == [{"a", "b"}, {"b"}, {"b"}]
+
+
+def test_any_other_error_fails_the_whole_read():
+    admin = _Admin(b_from=1_000, error=KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        list_offsets_settled(admin, {"a": [0], "b": [0]}, "latest", 5.0, wait=5.0)
+
+
+def test_a_mirror_waiting_for_its_topic_shows_why_and_is_retried_soon_without_a_task_error():
+    outcome = classify(DestinationTopicNotServedError("destination topic 't' has partitions without a leader"))
+    assert outcome.kind == DESTINATION
+    assert outcome.backoff is not None and outcome.backoff <= 1.0
+    assert outcome.task_state is None and outcome.mirror_state is None
+    assert outcome.reason_prefix == "waiting: "
