@@ -135,6 +135,7 @@ class LinkRuntime:
         self._to_prepare: dict[int, mirror_steps.MirrorSpec] = {}
         # What the status step last wrote per mirror, and when it last wrote all.
         self._written: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self._written_version = -1  # the data path's version the last status step saw
         self._last_refresh = 0.0
         self._group_sync: group_offsets.GroupOffsetSync | None = None
         self.config_keys = topic_configs.synced_keys(
@@ -722,6 +723,8 @@ class LinkRuntime:
         statuses: list[progress.MirrorStatus] = []
         signatures: dict[int, tuple[tuple[int, ...], ...]] = {}
         refresh_all = now - self._last_refresh >= STATUS_REFRESH
+        version = self.copier.version  # read before the routes: a later change shows next time
+        moved = refresh_all or version != self._written_version
         routes = self.copier.routes()
         if not self._control:
             # Mirrors the control replica prepared meanwhile: copy this replica's partitions.
@@ -741,12 +744,13 @@ class LinkRuntime:
                 continue
             # Only mirrors whose partitions moved are written, and all of them
             # every STATUS_REFRESH seconds: an idle link costs next to nothing.
-            signature = self._signature(route)
             status = None
-            if refresh_all or self._written.get(mirror_id) != signature:
-                status = self._status_of(route)
-                statuses.append(status)
-                signatures[mirror_id] = signature
+            if moved:
+                signature = self._signature(route)
+                if refresh_all or self._written.get(mirror_id) != signature:
+                    status = self._status_of(route)
+                    statuses.append(status)
+                    signatures[mirror_id] = signature
             if route.partitions:
                 self._source_health(m, route, order.state, now)
             if order.state == lifecycle.PROMOTING and self._control:
@@ -756,6 +760,7 @@ class LinkRuntime:
                     self._try_promote_shared(m, route)
         progress.write_link_status(self.factory, self.spec.link_id, statuses, self.replica_id or None)
         self._written.update(signatures)
+        self._written_version = version
         if refresh_all:
             self._last_refresh = now
         return interval

@@ -161,6 +161,9 @@ class Copier:
         self._thread = threading.Thread(target=self._run, name=f"link-{name}-data", daemon=True)
         self.error: BaseException | None = None
         self.source_error = ""                     # last whole-request fetch failure, "" when healthy
+        # Grows with every change a status could show (routes, phases, offsets, source
+        # ends): the status step skips a link whose data path has not moved.
+        self.version = 0
 
     # -- commands from other threads ----------------------------------------
 
@@ -413,6 +416,7 @@ class Copier:
 
     def _invalidate(self) -> None:
         self._walk = None
+        self.version += 1
 
     def _fetch_failed(self, node: int, exc: BaseException) -> None:
         self._invalidate()
@@ -453,6 +457,9 @@ class Copier:
                 # resynced or removed while the fetch was in flight.
                 if st.phase is not Phase.RUNNING or st.next_src != offset or not self._is_routed(st):
                     continue
+                # In a fetch session a partition is in the answer only with news
+                # (records, a new end or log start, an error).
+                self.version += 1
                 if pd.error_code != wire.NONE:
                     self._invalidate()
                     refresh |= self._on_fetch_error(st, pd.error_code)
