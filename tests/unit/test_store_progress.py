@@ -19,7 +19,7 @@ from sqlalchemy import Engine, event, select, text
 
 from clusterlink.engine.segments import Segment
 from clusterlink.store import db
-from clusterlink.store.models import Base, Link, MirrorPartition, MirrorTopic, TranslationSegment
+from clusterlink.store.models import Base, Link, LinkTask, MirrorPartition, MirrorTopic, TranslationSegment
 from clusterlink.store.progress import (
     Factory,
     MirrorOrders,
@@ -29,6 +29,7 @@ from clusterlink.store.progress import (
     load_link_segments,
     load_reencoded,
     load_segments,
+    mark_source_unavailable,
     read_link_orders,
     set_mirror_producer_ids_if_absent,
     write_link_status,
@@ -310,3 +311,24 @@ def test_0006_gives_existing_mirrors_their_links_producer_id(tmp_path: Path):
             assert conn.execute(text("SELECT restore_state FROM mirror_topics WHERE id = 1")).scalar_one() == ""
     finally:
         engine.dispose()
+
+
+def test_mark_source_unavailable_moves_pending_and_active_mirrors_and_their_tasks_at_once(factory: Factory):
+    link_id, (pending, active, paused, failed) = add_link(
+        factory, "down", states=("PENDING", "ACTIVE", "PAUSED", "FAILED"))
+    tasks = {mid: f"MirrorTopic:{mid}" for mid in (pending, active, paused, failed)}
+    moved = mark_source_unavailable(factory, link_id, tasks, "cannot reach the source cluster at a:9092: timed out")
+    assert moved == {pending, active}
+    with factory() as session:
+        rows = {m.id: (m.state, m.reason) for m in session.scalars(select(MirrorTopic))}
+        task_rows = {t.name: (t.state, t.last_error) for t in session.scalars(select(LinkTask))}
+    assert rows[pending] == rows[active] == ("SOURCE_UNAVAILABLE", "cannot reach the source cluster at a:9092: timed out")
+    assert rows[paused][0] == "PAUSED" and rows[failed][0] == "FAILED"
+    assert task_rows == {tasks[pending]: ("ERROR", "cannot reach the source cluster at a:9092: timed out"),
+                         tasks[active]: ("ERROR", "cannot reach the source cluster at a:9092: timed out")}
+    # Already unavailable: nothing moves again.
+    assert mark_source_unavailable(factory, link_id, tasks, "again") == set()
+
+
+def test_mark_source_unavailable_of_nothing_is_a_no_op(factory: Factory):
+    assert mark_source_unavailable(factory, 1, {}, "x") == set()

@@ -35,13 +35,13 @@ from clusterlink.engine.prepare import (
     FatalMirrorError,
     SourceTopicMissingError,
     SourceUnavailableError,
-    read_offsets,
 )
 from clusterlink.engine import restore
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
 from clusterlink.engine.scheduler import Scheduler
 from clusterlink.engine.tasks import acl_sync, config_sync, group_offsets, new_topics
 from clusterlink.engine.tasks.errors import ADMIN_ERRORS, error_code
+from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka import wire
 from clusterlink.kafka.groups import GroupOffsetReader
 from clusterlink.kafka.clients import Connection
@@ -295,10 +295,9 @@ class LinkRuntime:
             progress.record_sync_task(self.factory, self.spec.link_id, name, state="IN_ERROR",
                                       error_code=owned.problem_code, error=owned.problem, replica_id=self.replica_id)
         # As when the source refuses the link's other calls: the mirrors wait, and say why.
-        for m in list(self.mirrors.values()):
-            if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.ACTIVE],
-                                              lifecycle.SOURCE_UNAVAILABLE, owned.problem):
-                progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", owned.problem)
+        progress.mark_source_unavailable(self.factory, self.spec.link_id,
+                                         {m.mirror_id: m.task_name for m in list(self.mirrors.values())},
+                                         owned.problem)
 
     def _become_control(self) -> None:
         """This replica now runs the link's once-per-link work."""
@@ -383,15 +382,16 @@ class LinkRuntime:
                 c.src_admin, GroupOffsetReader(self.spec.source, self.timeout), c.dst_admin,
                 name_filters.parse(config["consumer.offset.group.filters"], "groupFilters"),
                 config.get("consumer.group.prefix", ""), self.timeout)
+        enabled = self._enabled_tasks()
         tasks: dict[str, tuple[str, Callable[[], str]] | None] = {
             group_offsets.TASK_NAME: ("consumer.offset.sync.ms", self._sync_all_groups)
             if self._group_sync is not None else None,
             new_topics.TASK_NAME: ("auto.create.mirror.topics.ms", self._new_topics_task())
-            if new_topics.TASK_NAME in self._enabled_tasks() else None,
+            if new_topics.TASK_NAME in enabled else None,
             config_sync.TASK_NAME: ("topic.config.sync.ms", self._config_sync_task())
-            if config_sync.TASK_NAME in self._enabled_tasks() else None,
+            if config_sync.TASK_NAME in enabled else None,
             acl_sync.TASK_NAME: ("acl.sync.ms", self._acl_sync_task())
-            if acl_sync.TASK_NAME in self._enabled_tasks() else None,
+            if acl_sync.TASK_NAME in enabled else None,
         }
         for name, task in tasks.items():
             if task is None:
@@ -721,6 +721,8 @@ class LinkRuntime:
             raise RuntimeError(f"the data path stopped: {self.copier.error}")
         now = time.monotonic()
         statuses: list[progress.MirrorStatus] = []
+        unreachable: dict[int, str] = {}
+        source_error = self.copier.source_error  # last whole-fetch failure, "" while the source answers
         signatures: dict[int, tuple[tuple[int, ...], ...]] = {}
         refresh_all = now - self._last_refresh >= STATUS_REFRESH
         version = self.copier.version  # read before the routes: a later change shows next time
@@ -752,13 +754,17 @@ class LinkRuntime:
                     statuses.append(status)
                     signatures[mirror_id] = signature
             if route.partitions:
-                self._source_health(m, route, order.state, now)
+                self._source_health(m, route, order.state, now, source_error, unreachable)
             if order.state == lifecycle.PROMOTING and self._control:
                 if self._owned.everything:
                     self._try_promote(m, (status or self._status_of(route)).partitions, route, now)
                 else:
                     self._try_promote_shared(m, route)
         progress.write_link_status(self.factory, self.spec.link_id, statuses, self.replica_id or None)
+        if unreachable:
+            reason = self._failed_login("source") or \
+                f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {source_error}"
+            progress.mark_source_unavailable(self.factory, self.spec.link_id, unreachable, reason)
         self._written.update(signatures)
         self._written_version = version
         if refresh_all:
@@ -788,15 +794,15 @@ class LinkRuntime:
             for p, st in sorted(route.partitions.items()) if st.started
         ])
 
-    def _source_health(self, m: mirror_steps.MirrorSpec, route: Route, state: str, now: float) -> None:
-        stale = [st for st in route.partitions.values() if st.started and now - st.last_fetch_ok > self.timeout]
-        error = self.copier.source_error if self.copier else ""
+    def _source_health(self, m: mirror_steps.MirrorSpec, route: Route, state: str, now: float,
+                       error: str, unreachable: dict[int, str]) -> None:
+        """A mirror whose partitions the source left unanswered, while the last fetch
+        failed with `error`, goes into `unreachable` (mirror id -> task name, moved in
+        one batch); one answered again is ACTIVE again."""
+        stale = any(st.started and now - st.last_fetch_ok > self.timeout for st in route.partitions.values())
         if stale and error:
-            reason = self._failed_login("source") or \
-                f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {error}"
-            if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.PENDING, lifecycle.ACTIVE],
-                                              lifecycle.SOURCE_UNAVAILABLE, reason):
-                progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
+            if state in (lifecycle.PENDING, lifecycle.ACTIVE):
+                unreachable[m.mirror_id] = m.task_name
         elif not stale and state == lifecycle.SOURCE_UNAVAILABLE:
             if progress.compare_and_set_state(self.factory, m.mirror_id, [lifecycle.SOURCE_UNAVAILABLE],
                                               lifecycle.ACTIVE):
@@ -824,12 +830,12 @@ class LinkRuntime:
         behind = {p: rows[p].lag if p in rows else -1 for p in parts if p not in rows or rows[p].lag > 0}
         if not behind:
             try:
-                src = read_offsets(self.clusters.src_admin, m.source_topic, parts, self.timeout)
-                dst = read_offsets(self.clusters.dst_admin, m.topic, parts, self.timeout)
+                src_end = kadmin.list_offsets(self.clusters.src_admin, m.source_topic, parts, "latest", self.timeout)
+                dst_end = kadmin.list_offsets(self.clusters.dst_admin, m.topic, parts, "latest", self.timeout)
             except KafkaException:
                 return  # lag is only known while both clusters answer
             behind = {p: -1 for p in parts
-                      if rows[p].source_end_offset != src.high[p] or rows[p].mirror_end_offset != dst.high[p]}
+                      if rows[p].source_end_offset != src_end[p] or rows[p].mirror_end_offset != dst_end[p]}
         if behind:
             known = sum(n for n in behind.values() if n > 0)
             progress.set_reason(

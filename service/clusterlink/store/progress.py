@@ -361,6 +361,33 @@ def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> Non
             task.update_time = now
 
 
+def mark_source_unavailable(factory: Factory, link_id: int, tasks: dict[int, str], reason: str) -> set[int]:
+    """Mirrors whose source cannot be reached, in one transaction: PENDING or ACTIVE
+    become SOURCE_UNAVAILABLE with `reason` (compare-and-set), and their tasks ERROR.
+
+    `tasks` maps mirror id -> task name. Returns the ids of the mirrors moved.
+    """
+    if not tasks:
+        return set()
+    now = utcnow()
+    with transaction(factory) as session:
+        moved = set(session.scalars(
+            update(MirrorTopic)
+            .where(MirrorTopic.id.in_(sorted(tasks)), MirrorTopic.state.in_(["PENDING", "ACTIVE"]))
+            .values(state="SOURCE_UNAVAILABLE", reason=reason, version=MirrorTopic.version + 1, update_time=now)
+            .returning(MirrorTopic.id)
+        ))
+        for mirror_id in sorted(moved):
+            task = _task_row(session, link_id, tasks[mirror_id])
+            if task is None:
+                break  # the link is gone
+            task.state = "ERROR"
+            task.update_time = now
+            task.last_error = reason
+            task.last_error_time = now
+        return moved
+
+
 def _task_row(session: Session, link_id: int, name: str) -> LinkTask | None:
     """The link's task row, made if missing; None when the link is gone."""
     task = session.get(LinkTask, (link_id, name))
