@@ -162,8 +162,11 @@ class Copier:
         self.error: BaseException | None = None
         self.source_error = ""                     # last whole-request fetch failure, "" when healthy
         # Grows with every change a status could show (routes, phases, offsets, source
-        # ends): the status step skips a link whose data path has not moved.
+        # ends): the status step skips a link whose data path has not moved. Raised
+        # after the loop's turn made the changes, never before them: a status step that
+        # read the old number while they were half made looks again.
         self.version = 0
+        self._moved = False
 
     # -- commands from other threads ----------------------------------------
 
@@ -287,6 +290,9 @@ class Copier:
                     self._events.popleft()()
                 if self._stopping:
                     self._report_stopped()
+                if self._moved:
+                    self._moved = False
+                    self.version += 1
                 self._fetch()
                 self._produce()
                 self._net.poll(timeout_ms=self._poll_timeout_ms())
@@ -416,7 +422,7 @@ class Copier:
 
     def _invalidate(self) -> None:
         self._walk = None
-        self.version += 1
+        self._moved = True
 
     def _fetch_failed(self, node: int, exc: BaseException) -> None:
         self._invalidate()
@@ -459,7 +465,7 @@ class Copier:
                     continue
                 # In a fetch session a partition is in the answer only with news
                 # (records, a new end or log start, an error).
-                self.version += 1
+                self._moved = True
                 if pd.error_code != wire.NONE:
                     self._invalidate()
                     refresh |= self._on_fetch_error(st, pd.error_code)
