@@ -381,11 +381,17 @@ def mark_source_unavailable(factory: Factory, link_id: int, tasks: dict[int, str
             task = _task_row(session, link_id, tasks[mirror_id])
             if task is None:
                 break  # the link is gone
-            task.state = "ERROR"
-            task.update_time = now
-            task.last_error = reason
-            task.last_error_time = now
+            _show_task(task, "ERROR", reason, now)
         return moved
+
+
+def _show_task(task: LinkTask, state: str, error: str | None, now: dt.datetime) -> None:
+    """A task's state; a non-empty `error` becomes its last error, else the last one stays."""
+    task.state = state
+    task.update_time = now
+    if error:
+        task.last_error = error
+        task.last_error_time = now
 
 
 def _task_row(session: Session, link_id: int, name: str) -> LinkTask | None:
@@ -401,16 +407,10 @@ def _task_row(session: Session, link_id: int, name: str) -> LinkTask | None:
 
 def set_task(factory: Factory, link_id: int, name: str, state: str, error: str | None = None) -> None:
     """Records a link task's state; `error` None keeps the last error shown."""
-    now: dt.datetime = utcnow()
     with transaction(factory) as session:
         task = _task_row(session, link_id, name)
-        if task is None:
-            return
-        task.state = state
-        task.update_time = now
-        if error:
-            task.last_error = error
-            task.last_error_time = now
+        if task is not None:
+            _show_task(task, state, error, utcnow())
 
 
 def remove_task(factory: Factory, link_id: int, name: str) -> None:
