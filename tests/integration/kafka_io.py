@@ -77,9 +77,12 @@ def read_all(bootstrap: Cluster, topic: str, partitions: int, committed: bool = 
         pending = {p for p in range(partitions) if ends[p][1] > ends[p][0]}
         consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in range(partitions)])
 
+        errors: list[str] = []
+
         def drained() -> bool:
             for m in consumer.consume(10000, 0.5):
                 if m.error():
+                    errors[:] = [*errors[-4:], str(m.error())]
                     continue
                 ts = m.timestamp()[1]
                 out.append(Record(m.partition(), m.offset(), m.key(), m.value(),
@@ -92,7 +95,12 @@ def read_all(bootstrap: Cluster, topic: str, partitions: int, committed: bool = 
                     pending.discard(tp.partition)
             return not pending
 
-        wait_for(f"reading {topic}", drained, timeout=60, interval=0)
+        try:
+            wait_for(f"reading {topic}", drained, timeout=60, interval=0)
+        except AssertionError as exc:
+            positions = consumer.position([TopicPartition(topic, p) for p in sorted(pending)])
+            raise AssertionError(f"{exc}; unread partitions at {[(tp.partition, tp.offset) for tp in positions]}, "
+                                 f"(log start, end) {ends}, last errors {errors}") from None
     finally:
         consumer.close()
     return sorted(out, key=lambda r: (r.partition, r.offset))

@@ -183,3 +183,6 @@ def test_dead_sessions_inflight_writes_race_the_next_session(tmp_path, kafka_clu
                     print(f"  service {i}:", line.rstrip())
     finally:
         service.stop()
+        # Shown only when the test fails: what each session printed last.
+        for i, out in enumerate([*outputs, service.output]):
+            print(f"--- service session {i}, last lines:\n" + "".join(out[-30:]))

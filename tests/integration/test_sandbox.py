@@ -234,7 +234,8 @@ def test_secure_sandbox_up_status_down(sandbox_dir: Path) -> None:
     admin = AdminClient({**secured, "sasl.password": password})
     topic = f"t-{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
-    assert topic in admin.list_topics(timeout=10).topics
+    # CreateTopics answers once the controller has the topic; the broker serves it a moment later.
+    wait_for("the new topic in the broker's metadata", lambda: topic in admin.list_topics(timeout=10).topics)
     errors: list[KafkaError] = []
     rejected = Producer({**secured, "sasl.password": password + "-wrong", "error_cb": errors.append})
     wait_for("the broker to refuse the wrong password", lambda: rejected.poll(0.2) is not None and any(

@@ -114,6 +114,7 @@ def _still_owner(check, engine, token: str) -> bool:  # type: ignore[no-untyped-
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so client commands start fast.
+    import faulthandler
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
@@ -137,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     from clusterlink.store.ownership import DatabaseInUseError, DatabaseLock, claim, hold_database, still_owner
     from clusterlink.store.secrets import SecretKeyError, load_box
 
+    # A crash inside a C library (librdkafka asserts and aborts) then leaves every
+    # thread's Python stack on stderr, not only "Aborted".
+    faulthandler.enable()
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -361,10 +361,15 @@ class LinkRuntime:
     def _cluster_ids_step(self) -> float | None:
         """Records both clusters' ids once: how two-way pairs of links find each other."""
         assert self.clusters is not None
+        # From a Metadata request, not DescribeCluster: librdkafka 2.16 aborts the whole
+        # process (assertion `rko_result`) when a DescribeCluster answer lists no brokers,
+        # as a broker that is still starting answers.
         try:
-            ids = [admin.describe_cluster(request_timeout=self.timeout).result(self.timeout).cluster_id
+            ids = [admin.list_topics(timeout=self.timeout).cluster_id
                    for admin in (self.clusters.src_admin, self.clusters.dst_admin)]
         except ADMIN_ERRORS:
+            return SYNC_RETRY
+        if not all(ids):
             return SYNC_RETRY
         progress.set_cluster_ids(self.factory, self.spec.link_id, source=ids[0], destination=ids[1])
         return None
