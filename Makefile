@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/python -m clusterlink.demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=25
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests/unit
