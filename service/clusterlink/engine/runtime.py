@@ -477,8 +477,8 @@ class LinkRuntime:
 
     def _config_sync_task(self) -> Callable[[], str]:
         assert self.clusters is not None
-        sync = config_sync.ConfigSync(self.clusters.src_admin, self.clusters.dst_admin, self.config_keys,
-                                      self.timeout)
+        sync = config_sync.ConfigSync(self.spec.source, self.spec.destination, self.clusters.dst_admin,
+                                      self.config_keys, self.timeout)
         return lambda: sync.run(self._mirrored_topics).message()
 
     def _mirrored_topics(self) -> dict[str, str]:

@@ -18,12 +18,14 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import kafka.errors as kerrors
 from kafka.consumer.fetcher import FetchRequestData
 from kafka.net import KafkaConnectionManager, NetworkSelector
+from kafka.protocol.admin import DescribeConfigsRequest
 from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
 from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
 
@@ -42,6 +44,8 @@ NONE = 0
 OFFSET_OUT_OF_RANGE = 1
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
+TOPIC_RESOURCE = 2  # ConfigResource type of a topic
+DYNAMIC_TOPIC_CONFIG = 1  # ConfigSource of a value set on the topic itself
 MESSAGE_TOO_LARGE = 10
 COORDINATOR_LOAD_IN_PROGRESS = 14
 COORDINATOR_NOT_AVAILABLE = 15
@@ -215,13 +219,9 @@ def init_producer_ids(conn: Connection, count: int, timeout: float) -> list[int]
     """
     if count <= 0:
         return []
-    net = NetworkSelector()
-    manager = new_manager(net, conn, request_timeout_ms=int(timeout * 1000), max_in_flight=1,
-                          receive_max_bytes=1 << 20, client_id="clusterlink-init")
     deadline = time.monotonic() + timeout
     out: list[int] = []
-    try:
-        manager.bootstrap(timeout_ms=int(timeout * 1000))
+    with _one_shot(conn, timeout, client_id="clusterlink-init", receive_max_bytes=1 << 20) as (net, manager):
         last = "no answer"
         while len(out) < count and time.monotonic() < deadline:
             async def ask() -> Any:
@@ -246,6 +246,52 @@ def init_producer_ids(conn: Connection, count: int, timeout: float) -> list[int]
         if len(out) < count:
             raise ProducerIdError(f"cannot get a producer id from the destination cluster: {last}")
         return out
+
+
+@contextmanager
+def _one_shot(conn: Connection, timeout: float, *, client_id: str,
+              receive_max_bytes: int) -> Iterator[tuple[NetworkSelector, KafkaConnectionManager]]:
+    """A bootstrapped connection manager for a few control requests, closed afterwards."""
+    net = NetworkSelector()
+    manager = new_manager(net, conn, request_timeout_ms=int(timeout * 1000), max_in_flight=1,
+                          receive_max_bytes=receive_max_bytes, client_id=client_id)
+    try:
+        manager.bootstrap(timeout_ms=int(timeout * 1000))
+        yield net, manager
     finally:
         manager.close()
         net.close()
+
+
+def dynamic_topic_configs(conn: Connection, topics: Collection[str], keys: Collection[str],
+                          timeout: float) -> dict[str, dict[str, str] | None]:
+    """The values of `keys` set on each topic itself (not defaults), in one DescribeConfigs
+    request; None for a topic that does not exist. Raises kafka.errors.KafkaError.
+
+    librdkafka's DescribeConfigs always asks for every key and its synonyms: about
+    a hundred entries per topic, each built into a Python object. Asking for the
+    synced keys only, without synonyms, makes a run over 500 topics about four
+    times cheaper in CPU, for the service and the broker alike.
+    """
+    if not topics:
+        return {}
+    request = DescribeConfigsRequest(
+        resources=[(TOPIC_RESOURCE, topic, sorted(keys)) for topic in topics],
+        include_synonyms=False, min_version=1)  # v1: each value says where it was set
+    with _one_shot(conn, timeout, client_id="clusterlink-configs", receive_max_bytes=100 * 1024 * 1024) \
+            as (net, manager):
+        async def ask() -> Any:
+            return await manager.send(request, node_id=manager.least_loaded_node())
+        response = net.run(ask)
+    out: dict[str, dict[str, str] | None] = {}
+    for result in response.results:
+        if result.error_code == UNKNOWN_TOPIC_OR_PARTITION:
+            out[result.resource_name] = None
+        elif result.error_code != NONE:
+            raise kerrors.for_code(result.error_code)(
+                f"DescribeConfigs of topic {result.resource_name}: {result.error_message or ''}".rstrip(": "))
+        else:
+            out[result.resource_name] = {
+                c.name: c.value for c in result.configs
+                if c.config_source == DYNAMIC_TOPIC_CONFIG and c.value is not None}
+    return out

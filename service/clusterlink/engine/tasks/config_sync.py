@@ -2,7 +2,8 @@
 
 Every run reads the dynamic configs (those set on the topic itself) of all
 mirroring source topics and of their mirror topics, two DescribeConfigs
-requests in all, and applies the difference for the synced keys
+requests in all that ask for the synced keys only, and applies the difference
+for the synced keys
 (config.topic_configs) in one IncrementalAlterConfigs request: a key set or
 changed on the source is set on the mirror, a key removed on the source is
 removed from the mirror. Partition growth stays the topology step's.
@@ -19,6 +20,8 @@ from clusterlink.config import topic_configs
 from clusterlink.engine.tasks import shown
 from clusterlink.engine.tasks.errors import ADMIN_ERRORS, SideError
 from clusterlink.kafka import admin as kadmin
+from clusterlink.kafka import wire
+from clusterlink.kafka.clients import Connection
 
 TASK_NAME = "TopicConfigSync"
 
@@ -37,8 +40,9 @@ class Report:
 
 @dataclass
 class ConfigSync:
-    src_admin: AdminClient
-    dst_admin: AdminClient
+    source: Connection
+    destination: Connection
+    dst_admin: AdminClient  # writes the changes
     keys: frozenset[str]
     timeout: float
 
@@ -48,11 +52,11 @@ class ConfigSync:
         if not pairs:
             return Report()
         try:
-            source = kadmin.dynamic_configs_many(self.src_admin, set(pairs), self.timeout)
+            source = wire.dynamic_topic_configs(self.source, set(pairs), self.keys, self.timeout)
         except ADMIN_ERRORS as exc:
             raise SideError("source", exc) from exc
         try:
-            mirror = kadmin.dynamic_configs_many(self.dst_admin, set(pairs.values()), self.timeout)
+            mirror = wire.dynamic_topic_configs(self.destination, set(pairs.values()), self.keys, self.timeout)
         except ADMIN_ERRORS as exc:
             raise SideError("destination", exc) from exc
         report = Report()
