@@ -68,3 +68,17 @@ def test_a_mirror_waiting_for_its_topic_shows_why_and_is_retried_soon_without_a_
     assert outcome.backoff is not None and outcome.backoff <= 1.0
     assert outcome.task_state is None and outcome.mirror_state is None
     assert outcome.reason_prefix == "waiting: "
+
+
+def test_a_retriable_error_is_asked_again_even_past_the_wait():
+    # A broker that is restarting answers with a transport error: not a reason to fail the batch.
+    admin = _Admin(b_from=3, error=KafkaError._TRANSPORT)
+    offsets, unsettled = list_offsets_settled(admin, {"a": [0], "b": [0]}, "latest", 5.0, wait=0.0)
+    assert offsets == {"a": {0: 0}, "b": {0: 0}} and unsettled == {}
+    assert admin.calls == [{"a", "b"}, {"b"}, {"b"}]
+
+
+def test_a_retriable_error_that_lasts_past_the_timeout_raises():
+    admin = _Admin(b_from=1_000, error=KafkaError._TRANSPORT)
+    with pytest.raises(KafkaException):
+        list_offsets_settled(admin, {"a": [0], "b": [0]}, "latest", 0.3, wait=0.0)

@@ -34,6 +34,17 @@ _LEADER_NOT_READY = (
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
 )
+# Errors that mean "ask again": a broker restarting or frozen, a leader that just moved.
+# confluent-kafka marks per-partition admin errors as not retriable, so they are named.
+_TRANSIENT = (
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+    KafkaError.OFFSET_NOT_AVAILABLE,
+)
 
 
 def list_offsets(
@@ -92,7 +103,7 @@ def list_offsets_many(
             return out
         except KafkaException as exc:
             err = exc.args[0]
-            retriable = err.retriable() or err.code() in _LEADER_NOT_READY
+            retriable = err.retriable() or err.code() in _LEADER_NOT_READY or err.code() in _TRANSIENT
             if not retriable or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)  # topics created a moment ago have no leader yet
@@ -177,32 +188,39 @@ def list_offsets_settled(
     A broker serves a topic a moment after CreateTopics answered (in KRaft the
     controller commits the topic, then each broker creates its logs); with
     thousands of new partitions on a busy broker that moment can be a minute.
-    Any other error raises, as in `list_offsets_many`.
+    Other retriable errors (a broker restarting, a leader epoch moving) are asked
+    again until `timeout`, and anything else raises, as in `list_offsets_many`.
     """
     spec = OffsetSpec.earliest() if which == "earliest" else OffsetSpec.latest()
-    deadline = time.monotonic() + wait
+    start = time.monotonic()
     out: dict[str, dict[int, int]] = {}
+    left_out: dict[str, KafkaError] = {}
     pending = dict(partitions)
-    while True:
+    while pending:
         request = {TopicPartition(t, p): spec for t, parts in pending.items() for p in parts}
-        if not request:
-            return out, {}
         futures = admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout)
         found: dict[str, dict[int, int]] = {t: {} for t in pending}
         unsettled: dict[str, KafkaError] = {}
+        again: set[str] = set()
         for tp, fut in futures.items():
             try:
                 found[tp.topic][tp.partition] = fut.result(timeout=timeout).offset
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.code() not in _LEADER_NOT_READY:
+                if err.code() in _LEADER_NOT_READY:
+                    unsettled[tp.topic] = err
+                elif (err.retriable() or err.code() in _TRANSIENT) and time.monotonic() - start < timeout:
+                    again.add(tp.topic)
+                else:
                     raise
-                unsettled[tp.topic] = err
-        out.update({t: offsets for t, offsets in found.items() if t not in unsettled})
-        if not unsettled or time.monotonic() >= deadline:
-            return out, unsettled
-        pending = {t: pending[t] for t in unsettled}
-        time.sleep(0.1)  # bounded by `wait`: the broker is creating these topics' logs
+        out.update({t: offsets for t, offsets in found.items() if t not in unsettled and t not in again})
+        waited = time.monotonic() - start >= wait
+        if waited:
+            left_out.update({t: e for t, e in unsettled.items() if t not in again})
+        pending = {t: pending[t] for t in (again if waited else again | set(unsettled))}
+        if pending:
+            time.sleep(0.1)  # bounded by `wait` (no leader yet) or `timeout` (anything retriable)
+    return out, left_out
 
 
 def set_topic_configs_many(
