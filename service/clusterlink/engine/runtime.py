@@ -269,6 +269,8 @@ class LinkRuntime:
         self._owned = owned
         if owned.problem and not owned.control and not owned.partitions:
             self._show_problem(owned)
+        elif not owned.problem:
+            self._shown_problem = ("", "", 0.0)  # a problem that comes back is shown at once
         for mirror_id, route in self.copier.routes().items():
             want = owned.of_topic(route.source_topic, route.partition_count)
             if want == set(route.partitions):
@@ -283,8 +285,10 @@ class LinkRuntime:
     def _show_problem(self, owned: Owned) -> None:
         """This replica cannot take part in the link's group: its mirrors and tasks say why."""
         now = time.monotonic()
-        if (owned.problem, owned.problem_code) == self._shown_problem[:2] and \
-                now - self._shown_problem[2] < PROBLEM_REFRESH:
+        # The same kind of problem is written again only after PROBLEM_REFRESH: librdkafka's
+        # text for an unreachable cluster changes with every try ("after 0ms", "after 1ms",
+        # "1/1 brokers are down"), and each showing is a few transactions per mirror.
+        if owned.problem_code == self._shown_problem[1] and now - self._shown_problem[2] < PROBLEM_REFRESH:
             return
         self._shown_problem = (owned.problem, owned.problem_code, now)
         if owned.problem_code == "SOURCE_UNAVAILABLE" and (login := self._failed_login("source")):
