@@ -49,3 +49,22 @@ def test_real_records_up_to_the_source_start_are_kept():
     src = Offsets(low={0: 10}, high={0: 30})
     dst = Offsets(low={0: 0}, high={0: 10})  # the destination kept records the source's retention dropped
     assert partitions_to_fill(src, dst, {}, lambda offsets: {0: False}) == {}
+
+
+def test_an_admin_call_not_answered_in_time_is_an_unreachable_cluster_not_a_crash():
+    # librdkafka's futures raise concurrent.futures' TimeoutError, not a KafkaException:
+    # the prepare batch must fail as "source unavailable" (retried), not as a bug.
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    import pytest
+
+    from clusterlink.engine.errors import SourceUnavailableError
+    from clusterlink.engine.mirror import Clusters, MirrorSpec, prepare_many
+
+    class _Silent:
+        def list_topics(self, timeout):
+            raise FutureTimeout()
+
+    clusters = Clusters(None, None, _Silent(), _Silent(), 1.0)  # type: ignore[arg-type]
+    with pytest.raises(SourceUnavailableError, match="no answer within the request timeout"):
+        prepare_many([MirrorSpec(1, "t", "t")], clusters, None, frozenset())  # type: ignore[arg-type]

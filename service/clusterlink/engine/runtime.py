@@ -59,6 +59,12 @@ SYNC_RETRY = 5.0
 # Every mirror's status (and status_time) is rewritten at least this often.
 STATUS_REFRESH = 30.0
 _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH})
+# A librdkafka admin client that lived through a frozen broker can stay without a
+# usable connection after the broker is back ("Failed to get metadata: Broker
+# transport failure" for minutes, while a new client connects at once). Admin
+# clients that fail so are replaced, at most this often (a broker that is really
+# down would otherwise get new clients at every retry).
+TRANSPORT_RENEW_INTERVAL = 15.0
 # A step with nothing to do sleeps this long unless woken (a timer, not a poll).
 IDLE = 3600.0
 # Mirror states in which a replica copies a mirror that the control replica prepared.
@@ -124,6 +130,7 @@ class LinkRuntime:
         self._owned: Owned = Owned(frozenset(), control=False)
         self._control = False
         self._shown_problem = ("", "", 0.0)
+        self._admins_renewed = time.monotonic()  # when the admin clients were made
         self.timeout = spec.knob("source.request.timeout.ms") / 1000
         self.mirrors: dict[int, mirror_steps.MirrorSpec] = {}   # wanted by the reconciler
         self._lock = threading.Lock()
@@ -633,7 +640,7 @@ class LinkRuntime:
                 return None
             except (KafkaException, DestinationError, SourceUnavailableError) as exc:
                 log.info("mirror %s/%s: restore waits: %s", self.spec.name, m.topic, exc)
-                self._renew_admins_on_stale_epoch(exc)
+                self._renew_admins_if_stuck(exc)
                 progress.set_reason(self.factory, m.mirror_id, lifecycle.PENDING, f"restore waits: {exc}")
                 r.close()  # the next try fences this one's transaction and re-reads the side topic
                 return 5.0
@@ -680,7 +687,7 @@ class LinkRuntime:
                 # backoff of a failing step, so the partition resumes as soon
                 # as the cluster answers.
                 log.info("mirror %s/%s: resync waits: %s", self.spec.name, m.topic, exc)
-                self._renew_admins_on_stale_epoch(exc)
+                self._renew_admins_if_stuck(exc)
                 again = min(again, 1.0)
                 continue
             for p, (dst_end, segments) in points.items():
@@ -890,16 +897,20 @@ class LinkRuntime:
         progress.compare_and_set_state(self.factory, m.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, reason)
         progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
 
-    def _renew_admins_on_stale_epoch(self, exc: BaseException) -> None:
+    def _renew_admins_if_stuck(self, exc: BaseException) -> None:
         """librdkafka's admin client can keep a leader epoch from before a broker
-        restart and then get FENCED_LEADER_EPOCH on every call: only fresh
-        clients (fresh metadata) get past it. Refresh-and-retry errors must never
-        become a lasting state."""
+        restart and then get FENCED_LEADER_EPOCH on every call, or stay without a
+        connection after a broker froze (see TRANSPORT_RENEW_INTERVAL): only fresh
+        clients get past it. Refresh-and-retry errors must never become a lasting state."""
         cause: BaseException | None = exc
         while cause is not None:
-            if isinstance(cause, KafkaException) and cause.args and hasattr(cause.args[0], "code") \
-                    and cause.args[0].code() in _STALE_EPOCH:
+            code = cause.args[0].code() if isinstance(cause, KafkaException) and cause.args \
+                and hasattr(cause.args[0], "code") else None
+            stuck = code == KafkaError._TRANSPORT and \
+                time.monotonic() - self._admins_renewed >= TRANSPORT_RENEW_INTERVAL
+            if code in _STALE_EPOCH or stuck:
                 if self.clusters is not None:
+                    self._admins_renewed = time.monotonic()
                     log.info("link %s: renewing admin clients after %s", self.spec.name, cause.args[0].name())
                     self.clusters = self.clusters.renewed()
                     if self.copier is not None and self._control:
@@ -912,7 +923,7 @@ class LinkRuntime:
 
     def _on_error(self, name: str, exc: BaseException, outcome: Outcome) -> None:
         """Turns a failed step into states, reading them off the error table's row."""
-        self._renew_admins_on_stale_epoch(exc)
+        self._renew_admins_if_stuck(exc)
         if outcome.kind == OWNERSHIP_LOST:
             log.error("link %s: %s", self.spec.name, exc)
             return
