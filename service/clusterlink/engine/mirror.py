@@ -81,6 +81,10 @@ class Clusters:
         return {**base_config(conn), "isolation.level": "read_committed" if committed else "read_uncommitted"}
 
 
+# A librdkafka future not done in time raises concurrent.futures' TimeoutError.
+_UNANSWERED = (KafkaException, FutureTimeout)
+
+
 def _said(exc: BaseException) -> str:
     return str(exc) or f"no answer within the request timeout ({exc.__class__.__name__})"
 
@@ -113,7 +117,7 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
         live = [m for m in specs if m.mirror_id in counts]
         dynamic = kadmin.dynamic_configs_many(clusters.src_admin, {m.source_topic for m in live}, timeout)
         overrides = {t: {k: v for k, v in (c or {}).items() if k in config_keys} for t, c in dynamic.items()}
-    except (KafkaException, FutureTimeout) as exc:  # a future not done in time raises the latter
+    except _UNANSWERED as exc:
         raise SourceUnavailableError(f"cannot read topics on the source cluster: {_said(exc)}") from exc
     try:
         dst_meta = clusters.dst_admin.list_topics(timeout=timeout)
@@ -137,7 +141,7 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
                 alter[m.topic] = want
         problems = {**kadmin.create_topics_many(clusters.dst_admin, create, timeout),
                     **kadmin.set_topic_configs_many(clusters.dst_admin, alter, timeout)}
-    except (KafkaException, FutureTimeout) as exc:
+    except _UNANSWERED as exc:
         raise DestinationError(f"cannot prepare destination topics: {_said(exc)}") from exc
     for m in live:
         if problems.get(m.topic) is not None and m.mirror_id not in out:
@@ -150,7 +154,7 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
     try:
         src_low = kadmin.list_offsets_many(clusters.src_admin, src_parts, "earliest", timeout)
         src_high = kadmin.list_offsets_many(clusters.src_admin, src_parts, "latest", timeout)
-    except (KafkaException, FutureTimeout) as exc:
+    except _UNANSWERED as exc:
         raise SourceUnavailableError(f"cannot read offsets on the source cluster: {_said(exc)}") from exc
     try:
         # Bounded: the mirrors whose destination topics the broker serves go on
@@ -160,7 +164,7 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
         dst_high, late = kadmin.list_offsets_settled(
             clusters.dst_admin, {t: p for t, p in dst_parts.items() if t not in unserved}, "latest", timeout, wait)
         unserved.update(late)
-    except (KafkaException, FutureTimeout) as exc:
+    except _UNANSWERED as exc:
         raise DestinationError(f"cannot read offsets on the destination cluster: {_said(exc)}") from exc
     for m in ready:
         if m.topic in unserved:

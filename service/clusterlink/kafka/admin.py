@@ -47,6 +47,10 @@ _TRANSIENT = (
 )
 
 
+def _ask_again(err: KafkaError) -> bool:
+    return err.retriable() or err.code() in _TRANSIENT
+
+
 def list_offsets(
     admin: AdminClient, topic: str, partitions: list[int], which: str, timeout: float
 ) -> dict[int, int]:
@@ -103,7 +107,7 @@ def list_offsets_many(
             return out
         except KafkaException as exc:
             err = exc.args[0]
-            retriable = err.retriable() or err.code() in _LEADER_NOT_READY or err.code() in _TRANSIENT
+            retriable = err.code() in _LEADER_NOT_READY or _ask_again(err)
             if not retriable or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)  # topics created a moment ago have no leader yet
@@ -209,7 +213,7 @@ def list_offsets_settled(
                 err = exc.args[0]
                 if err.code() in _LEADER_NOT_READY:
                     unsettled[tp.topic] = err
-                elif (err.retriable() or err.code() in _TRANSIENT) and time.monotonic() - start < timeout:
+                elif _ask_again(err) and time.monotonic() - start < timeout:
                     again.add(tp.topic)
                 else:
                     raise

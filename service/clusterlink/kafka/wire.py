@@ -44,8 +44,6 @@ NONE = 0
 OFFSET_OUT_OF_RANGE = 1
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
-TOPIC_RESOURCE = 2  # ConfigResource type of a topic
-DYNAMIC_TOPIC_CONFIG = 1  # ConfigSource of a value set on the topic itself
 MESSAGE_TOO_LARGE = 10
 COORDINATOR_LOAD_IN_PROGRESS = 14
 COORDINATOR_NOT_AVAILABLE = 15
@@ -66,6 +64,10 @@ PRODUCE_FATAL = frozenset({
     CLUSTER_AUTHORIZATION_FAILED, INVALID_TIMESTAMP, UNSUPPORTED_COMPRESSION_TYPE, INVALID_RECORD,
 })
 FETCH_FATAL = frozenset({TOPIC_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED, CORRUPT_MESSAGE})
+
+# DescribeConfigs: the resource type of a topic, and the source of a value set on the topic itself.
+TOPIC_RESOURCE = 2
+DYNAMIC_TOPIC_CONFIG = 1
 
 
 def error_name(code: int) -> str:
