@@ -25,7 +25,9 @@ Kafka's perf tools. Everything it starts is stopped in a `finally`, also on Ctrl
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import queue
 import re
 import resource
 import signal
@@ -33,7 +35,6 @@ import statistics
 import struct
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -91,8 +92,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="MiB produced and consumed on each broker before measuring (default 256; 0 skips)")
     parser.add_argument("--latency-rate", type=int, default=2000, help="records/s of the latency run (default 2000)")
     parser.add_argument("--latency-seconds", type=float, default=20, help="measured seconds of the latency run (default 20)")
-    parser.add_argument("--latency-warmup-seconds", type=float, default=2,
-                        help="seconds produced before the latency measurement starts (default 2)")
+    parser.add_argument("--latency-warmup-seconds", type=float, default=15,
+                        help="seconds produced before the latency measurement starts (default 15: the brokers' "
+                             "JIT compiles the small-request paths meanwhile, which the volume runs do not warm)")
     parser.add_argument("--latency-partitions", type=int, default=3, help="partitions of the latency topic (default 3)")
     parser.add_argument("--latency-linger-ms", type=int, default=5,
                         help="linger.ms of the latency run's Python producer (default 5, the client's own "
@@ -612,7 +614,8 @@ class Bench(BenchRun):
             f"{a.latency_seconds:g}s into {topic}, read from the mirror on the destination")
         assert self.service is not None and self.service.process is not None
         meter = CpuMeter({"clusterlink": self.service.process.pid, "source_broker": broker_pid(self.source),
-                          "destination_broker": broker_pid(self.destination)})
+                          "destination_broker": broker_pid(self.destination),
+                          "mirror_reader": mirror_rx.process.pid, "direct_reader": direct_rx.process.pid})
         try:
             start = time.monotonic()
             meter.start()
@@ -642,7 +645,7 @@ class Bench(BenchRun):
         }
         ms = self.results["latency"]["mirror"]
         log(f"latency: mirror p50 {ms.get('p50_ms')} ms, p99 {ms.get('p99_ms')} ms "
-            f"({ms['received']}/{measured} measured records received)")
+            f"({ms.get('received')}/{measured} measured records received)")
 
     # -- MirrorMaker 2 --------------------------------------------------------
 
@@ -747,60 +750,88 @@ def _wait_topic_gone(bootstrap: str, topic: str, timeout: float = 60.0) -> None:
 
 
 class LatencyReader:
-    """Reads a latency topic from its beginning in a thread; keeps receive - send per record."""
+    """Reads a latency topic from its beginning in a process of its own; keeps
+    receive - send per record.
+
+    A process, not a thread: the paced producer and both readers would otherwise
+    share this process's interpreter lock, and each would add the others' turns to
+    the latencies it measures (the direct baseline as much as the mirror)."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, warmup: int, name: str):
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": f"bench-latency-{name}-{uuid.uuid4().hex[:6]}",
-            "enable.auto.commit": False, "fetch.wait.max.ms": 50, "enable.partition.eof": False,
-        })
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        self.warmup = warmup
-        self.latencies_ns: dict[int, int] = {}
-        self.seen: set[int] = set()
-        self.duplicates = 0
-        self.halt = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"latency-{name}", daemon=True)
+        ctx = multiprocessing.get_context("spawn")
+        self.received = ctx.Value("q", 0)
+        self.halt = ctx.Event()
+        self.results: Any = ctx.Queue()
+        self.process = ctx.Process(target=_read_latencies, name=f"latency-{name}", daemon=True,
+                                   args=(bootstrap, topic, partitions, warmup, name, self.received, self.halt,
+                                         self.results))
+        self._summary: dict[str, Any] | None = None
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        # One message per poll: a batch call would stamp every record with the time
-        # the batch was returned, adding up to its timeout to each latency.
-        poll = self.consumer.poll
-        while not self.halt.is_set():
-            m = poll(0.1)
-            if m is None:
-                continue
-            now = time.time_ns()
-            if m.error() is None and m.value() is not None:
-                seq, sent = LATENCY_HEADER.unpack_from(m.value())
-                if seq in self.seen:
-                    self.duplicates += 1
-                    continue
-                self.seen.add(seq)
-                if seq >= self.warmup:
-                    self.latencies_ns[seq] = now - sent
+    def start(self, timeout: float = 60) -> None:
+        """Starts the reader and returns once it is assigned its partitions."""
+        self.process.start()
+        ready = self.results.get(timeout=timeout)
+        if ready != "ready":
+            raise BenchError(f"latency reader did not start: {ready}")
 
     def complete(self, total: int) -> bool:
-        return len(self.seen) >= total
+        return self.received.value >= total
 
     def stop(self) -> None:
         self.halt.set()
-        self.thread.join(10)
-        self.consumer.close()
+        try:
+            self._summary = self.results.get(timeout=30)
+        except queue.Empty:
+            self._summary = {"error": "the latency reader gave no result"}
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
 
     def summary(self, measured: int) -> dict[str, Any]:
-        values = sorted(self.latencies_ns.values())
-        out: dict[str, Any] = {"received": len(values), "missing": measured - len(values),
-                               "duplicates": self.duplicates}
-        if values:
-            def pct(q: float) -> float:
-                return round(values[min(len(values) - 1, int(q * len(values)))] / 1e6, 2)
-            out.update({"p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "p99.9_ms": pct(0.999),
-                        "max_ms": round(values[-1] / 1e6, 2), "mean_ms": round(statistics.fmean(values) / 1e6, 2)})
+        out = dict(self._summary or {"error": "the latency reader was not stopped"})
+        if "received" in out:
+            out["missing"] = measured - out["received"]
         return out
+
+
+def _read_latencies(bootstrap: str, topic: str, partitions: int, warmup: int, name: str,
+                    received: Any, halt: Any, results: Any) -> None:
+    """The body of a LatencyReader's process."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"bench-latency-{name}-{uuid.uuid4().hex[:6]}",
+        "enable.auto.commit": False, "fetch.wait.max.ms": 50, "enable.partition.eof": False,
+    })
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    results.put("ready")
+    latencies_ns: list[int] = []
+    seen: set[int] = set()
+    duplicates = 0
+    # One message per poll: a batch call would stamp every record with the time
+    # the batch was returned, adding up to its timeout to each latency.
+    poll = consumer.poll
+    while not halt.is_set():
+        m = poll(0.1)
+        if m is None:
+            continue
+        now = time.time_ns()
+        if m.error() is None and m.value() is not None:
+            seq, sent = LATENCY_HEADER.unpack_from(m.value())
+            if seq in seen:
+                duplicates += 1
+                continue
+            seen.add(seq)
+            received.value = len(seen)
+            if seq >= warmup:
+                latencies_ns.append(now - sent)
+    consumer.close()
+    values = sorted(latencies_ns)
+    out: dict[str, Any] = {"received": len(values), "duplicates": duplicates}
+    if values:
+        def pct(q: float) -> float:
+            return round(values[min(len(values) - 1, int(q * len(values)))] / 1e6, 2)
+        out.update({"p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "p99.9_ms": pct(0.999),
+                    "max_ms": round(values[-1] / 1e6, 2), "mean_ms": round(statistics.fmean(values) / 1e6, 2)})
+    results.put(out)
 
 
 # ------------------------------------------------------------------- small helpers
@@ -1060,6 +1091,10 @@ def format_report(report: dict[str, Any]) -> str:
                            + (f", {d['duplicates']} duplicates" if d["duplicates"] else ""))
             else:
                 out.append(f"  {label:<34} nothing received")
+        mir, direct = lat["mirror"], lat["direct_from_source"]
+        if "p99_ms" in mir and "p99_ms" in direct:
+            out.append(f"  the mirror adds {mir['p50_ms'] - direct['p50_ms']:.1f} ms at p50 and "
+                       f"{mir['p99_ms'] - direct['p99_ms']:.1f} ms at p99")
         if lat.get("cores_busy"):
             cpu_rows.append(("latency run (steady rate)", lat["cores_busy"]))
     if cpu_rows:
