@@ -167,6 +167,20 @@ def test_write_link_status_sets_status_time_of_a_mirror_without_partitions(facto
     assert status_time(factory, a) is not None
 
 
+def test_write_link_status_touches_mirrors_that_did_not_move_without_rewriting_their_rows(factory: Factory):
+    link_id, (a, b) = add_link(factory, "l", states=("ACTIVE", "ACTIVE"))
+    write_link_status(factory, link_id, [MirrorStatus(a, [progress(0)]), MirrorStatus(b, [progress(0)])])
+    with db.transaction(factory) as session:
+        session.get(MirrorPartition, (b, 0)).lag = 12345  # a row the next call must leave as it is
+        session.get(MirrorTopic, b).status_time = None
+    missing = write_link_status(factory, link_id, [MirrorStatus(a, [progress(0, end=300)])], touched=[b, 999])
+    assert missing == {999}
+    assert partition_rows(factory, a)[0].source_end_offset == 300
+    assert partition_rows(factory, b)[0].lag == 12345
+    assert status_time(factory, b) is not None
+    assert write_link_status(factory, link_id, [], touched=[b]) == set()
+
+
 def test_write_link_status_reports_gone_mirrors_and_writes_nothing_for_them(factory: Factory):
     link_id, (a, b) = add_link(factory, "l", states=("ACTIVE", "ACTIVE"))
     _, (foreign,) = add_link(factory, "other", states=("ACTIVE",))

@@ -56,8 +56,11 @@ log = logging.getLogger(__name__)
 TOPOLOGY_INTERVAL = 10.0
 # Seconds before a failed sync task run is tried again (at most its interval).
 SYNC_RETRY = 5.0
-# Every mirror's status (and status_time) is rewritten at least this often.
+# Every mirror's status_time is set at least this often, also when nothing moved.
 STATUS_REFRESH = 30.0
+# Every partition row is rewritten at least this often, also when it did not move:
+# a row another replica wrote last during a hand-over shows this replica again.
+STATUS_REWRITE = 300.0
 _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH})
 # A librdkafka admin client that lived through a frozen broker can stay without a
 # usable connection after the broker is back ("Failed to get metadata: Broker
@@ -140,10 +143,11 @@ class LinkRuntime:
         self._stopping = False
         self._winding_down: dict[int, mirror_steps.MirrorSpec] = {}
         self._to_prepare: dict[int, mirror_steps.MirrorSpec] = {}
-        # What the status step last wrote per mirror, and when it last wrote all.
+        # What the status step last wrote per mirror, and when it last touched and wrote all.
         self._written: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._written_version = -1  # the data path's version the last status step saw
         self._last_refresh = 0.0
+        self._last_rewrite = 0.0
         self._group_sync: group_offsets.GroupOffsetSync | None = None
         self.config_keys = topic_configs.synced_keys(
             topic_configs.parse_keys(spec.config.get("topic.config.sync.include", "")),
@@ -286,6 +290,7 @@ class LinkRuntime:
                 self.scheduler.wake("topology")  # the group saw the source grow first
             # The whole wanted set, not a difference: the data path applies it in order.
             reencoded = progress.load_reencoded(self.factory, mirror_id) if want - set(route.partitions) else {}
+            self._written.pop(mirror_id, None)  # its rows name the replica that wrote them last
             self.copier.own(mirror_id, frozenset(want), route.partition_count, reencoded)
         return 5.0
 
@@ -741,6 +746,8 @@ class LinkRuntime:
         source_error = self.copier.source_error  # last whole-fetch failure, "" while the source answers
         signatures: dict[int, tuple[tuple[int, ...], ...]] = {}
         refresh_all = now - self._last_refresh >= STATUS_REFRESH
+        rewrite_all = now - self._last_rewrite >= STATUS_REWRITE
+        touched: list[int] = []  # mirrors whose status did not move: only their status_time is set
         version = self.copier.version  # read before the routes: a later change shows next time
         moved = refresh_all or version != self._written_version
         routes = self.copier.routes()
@@ -756,27 +763,30 @@ class LinkRuntime:
             order = orders.get(mirror_id)
             if m is None or order is None:
                 continue
-            failed = [st.reason for st in route.partitions.values() if st.phase is Phase.FAILED]
-            if failed:
-                self._fail(m, failed[0])
-                continue
-            # Only mirrors whose partitions moved are written, and all of them
-            # every STATUS_REFRESH seconds: an idle link costs next to nothing.
+            # Only mirrors whose partitions moved are looked at and written (a partition
+            # that fails moves the data path too): an idle link costs next to nothing.
             status = None
             if moved:
+                failed = [st.reason for st in route.partitions.values() if st.phase is Phase.FAILED]
+                if failed:
+                    self._fail(m, failed[0])
+                    continue
                 signature = self._signature(route)
-                if refresh_all or self._written.get(mirror_id) != signature:
+                if rewrite_all or self._written.get(mirror_id) != signature:
                     status = self._status_of(route)
                     statuses.append(status)
                     signatures[mirror_id] = signature
-            if route.partitions:
+                elif refresh_all:
+                    touched.append(mirror_id)
+            # Only a failing source, or a mirror waiting for it, needs the per-partition check.
+            if route.partitions and (source_error or order.state == lifecycle.SOURCE_UNAVAILABLE):
                 self._source_health(m, route, order.state, now, source_error, unreachable)
             if order.state == lifecycle.PROMOTING and self._control:
                 if self._owned.everything:
                     self._try_promote(m, (status or self._status_of(route)).partitions, route, now)
                 else:
                     self._try_promote_shared(m, route)
-        progress.write_link_status(self.factory, self.spec.link_id, statuses, self.replica_id or None)
+        progress.write_link_status(self.factory, self.spec.link_id, statuses, self.replica_id or None, touched)
         if unreachable:
             reason = self._failed_login("source") or \
                 f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {source_error}"
@@ -785,6 +795,8 @@ class LinkRuntime:
         self._written_version = version
         if refresh_all:
             self._last_refresh = now
+        if rewrite_all:
+            self._last_rewrite = now
         return interval
 
     @staticmethod

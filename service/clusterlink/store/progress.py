@@ -256,16 +256,17 @@ def read_partition_rows(factory: Factory, mirror_ids: Iterable[int]) -> dict[int
 
 
 def write_link_status(factory: Factory, link_id: int, statuses: Iterable[MirrorStatus],
-                      replica_id: str | None = None) -> set[int]:
+                      replica_id: str | None = None, touched: Iterable[int] = ()) -> set[int]:
     """Writes the progress of several mirrors of a link in one transaction.
 
     Upserts every partition row given (naming `replica_id`, the replica that
-    copies it) and sets each mirror's status_time.
+    copies it) and sets the status_time of each mirror given, and of each
+    mirror in `touched` (whose status did not move, so its rows stay).
     Returns the ids of the mirrors whose row is gone (deleted meanwhile, or
     not a mirror of this link): nothing is written for them.
     """
     statuses = list(statuses)
-    wanted = {s.mirror_id for s in statuses}
+    wanted = {s.mirror_id for s in statuses} | set(touched)
     if not wanted:
         return set()
     with transaction(factory) as session:
