@@ -45,7 +45,7 @@ from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka import wire
 from clusterlink.kafka.groups import GroupOffsetReader
 from clusterlink.kafka.clients import Connection
-from clusterlink.metrics.exporter import Metrics
+from clusterlink.metrics.exporter import Metrics, forget_link_tasks
 from clusterlink.replicas.ownership import EVERYTHING, Everything, Owned, Ownership
 from clusterlink.store import lifecycle, progress
 
@@ -345,6 +345,7 @@ class LinkRuntime:
         if self._group_sync is not None:
             self._group_sync.src_groups.close()
             self._group_sync = None
+        forget_link_tasks(self.metrics, self.spec.name)
 
     def _in_control(self) -> bool:
         """Control work runs only on the replica that holds it now, and only once that is proven

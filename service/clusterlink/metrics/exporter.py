@@ -196,6 +196,14 @@ def build_metrics(factory: sessionmaker[Session], replica_id: str = "",
                    task_runs=task_runs, synced_groups=synced_groups, managed_acls=managed_acls)
 
 
+def forget_link_tasks(metrics: Metrics, link: str) -> None:
+    """Drops the gauges that only the replica running a link's control work sets: once it
+    stops running it (another replica took it over, or the link stopped), its last values
+    would otherwise be scraped forever, and summed with the new control replica's."""
+    for gauge in (metrics.synced_groups, metrics.managed_acls):
+        gauge.remove(link)  # a label set never set here is no error
+
+
 def serve_metrics(metrics: Metrics, listen: str) -> None:
     host, _, port = listen.rpartition(":")
     start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)

@@ -23,7 +23,7 @@ from clusterlink.engine.mirror import MirrorSpec
 from clusterlink.engine.runtime import LinkRuntime, LinkSpec, not_wanted
 from clusterlink.kafka import admin as kadmin
 from clusterlink.kafka.clients import Connection, admin_config
-from clusterlink.metrics.exporter import Metrics
+from clusterlink.metrics.exporter import Metrics, forget_link_tasks
 from clusterlink.reconcile.diff import LinkRow, MirrorRow, RunningLink, desired_state, plan
 from clusterlink.replicas.settings import ReplicaSettings
 from clusterlink.store import progress
@@ -128,6 +128,7 @@ class Reconciler:
 
     def _stopped(self, runtime: LinkRuntime) -> None:
         """Both threads of the runtime are gone: none of its writes can land any more."""
+        forget_link_tasks(self.metrics, runtime.spec.name)
         for m in runtime.stopped_mirrors():
             if not_wanted(progress.read_orders(self.factory, m.mirror_id)):
                 progress.set_task(self.factory, runtime.spec.link_id, m.task_name, "STOPPED")
