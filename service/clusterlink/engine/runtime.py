@@ -115,6 +115,22 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
     )
 
 
+def stuck_admin_error(exc: BaseException, since_renewed: float) -> KafkaError | None:
+    """The librdkafka error in `exc`'s chain that only new admin clients get past, or None:
+    a stale leader epoch at once, a transport failure once TRANSPORT_RENEW_INTERVAL
+    seconds have passed since the clients were last renewed."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        error = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
+        if isinstance(error, KafkaError):
+            if error.code() in _STALE_EPOCH:
+                return error
+            if error.code() == KafkaError._TRANSPORT and since_renewed >= TRANSPORT_RENEW_INTERVAL:
+                return error
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def not_wanted(orders: progress.MirrorOrders | None) -> bool:
     """A mirror no replica should copy any more (its task may show STOPPED): with
     several replicas, one replica's runtime stopping says nothing of the others'."""
@@ -915,24 +931,18 @@ class LinkRuntime:
         restart and then get FENCED_LEADER_EPOCH on every call, or stay without a
         connection after a broker froze (see TRANSPORT_RENEW_INTERVAL): only fresh
         clients get past it. Refresh-and-retry errors must never become a lasting state."""
-        cause: BaseException | None = exc
-        while cause is not None:
-            code = cause.args[0].code() if isinstance(cause, KafkaException) and cause.args \
-                and hasattr(cause.args[0], "code") else None
-            stuck = code == KafkaError._TRANSPORT and \
-                time.monotonic() - self._admins_renewed >= TRANSPORT_RENEW_INTERVAL
-            if code in _STALE_EPOCH or stuck:
-                if self.clusters is not None:
-                    self._admins_renewed = time.monotonic()
-                    log.info("link %s: renewing admin clients after %s", self.spec.name, cause.args[0].name())
-                    self.clusters = self.clusters.renewed()
-                    if self.copier is not None and self._control:
-                        # The link tasks hold admin clients too: they start again on the new ones.
-                        if self._group_sync is not None:
-                            self._group_sync.src_groups.close()
-                        self._start_tasks()
-                return
-            cause = cause.__cause__ or cause.__context__
+        now = time.monotonic()
+        error = stuck_admin_error(exc, now - self._admins_renewed)
+        if error is None or self.clusters is None:
+            return
+        self._admins_renewed = now
+        log.info("link %s: renewing admin clients after %s", self.spec.name, error.name())
+        self.clusters = self.clusters.renewed()
+        if self.copier is not None and self._control:
+            # The link tasks hold admin clients too: they start again on the new ones.
+            if self._group_sync is not None:
+                self._group_sync.src_groups.close()
+            self._start_tasks()
 
     def _on_error(self, name: str, exc: BaseException, outcome: Outcome) -> None:
         """Turns a failed step into states, reading them off the error table's row."""

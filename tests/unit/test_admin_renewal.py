@@ -1,0 +1,41 @@
+"""Which errors make a link runtime replace its librdkafka admin clients."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+
+from clusterlink.engine.runtime import TRANSPORT_RENEW_INTERVAL, stuck_admin_error
+
+
+def raised(code: int) -> KafkaException:
+    return KafkaException(KafkaError(code))
+
+
+def wrapped(inner: BaseException) -> RuntimeError:
+    """How a step reports it: its own error, caused by librdkafka's."""
+    try:
+        try:
+            raise inner
+        except KafkaException as exc:
+            raise RuntimeError("prepare failed") from exc
+    except RuntimeError as outer:
+        return outer
+
+
+def test_a_stale_leader_epoch_renews_at_once_even_deep_in_the_chain():
+    for code in (KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH):
+        error = stuck_admin_error(wrapped(raised(code)), since_renewed=0.0)
+        assert error is not None and error.code() == code
+
+
+def test_a_transport_failure_renews_at_most_every_interval():
+    exc = wrapped(raised(KafkaError._TRANSPORT))
+    assert stuck_admin_error(exc, since_renewed=TRANSPORT_RENEW_INTERVAL - 1) is None
+    error = stuck_admin_error(exc, since_renewed=TRANSPORT_RENEW_INTERVAL)
+    assert error is not None and error.code() == KafkaError._TRANSPORT
+
+
+def test_other_errors_keep_the_clients():
+    for exc in (raised(KafkaError.TOPIC_AUTHORIZATION_FAILED), raised(KafkaError._TIMED_OUT),
+                RuntimeError("no kafka error at all"), KafkaException("a message, not a KafkaError")):
+        assert stuck_admin_error(exc, since_renewed=3600.0) is None
