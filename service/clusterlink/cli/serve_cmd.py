@@ -213,7 +213,11 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - one clear line at the edge
         print(f"error: cannot register replica {replica_id} in {shown}: {exc}", file=sys.stderr)
         return 1
-    beats = threading.Thread(target=_heartbeats, args=(factory, replica_id, reconciler.shares, stop, health),
+    # On a shared database the heartbeat has connections of its own: a busy API or
+    # runtime that holds every pooled connection must not make this replica look cut
+    # off from the store (it would stop copying and hand its partitions away).
+    beat_factory = session_factory(make_engine(url, pool_size=1)) if shared else factory
+    beats = threading.Thread(target=_heartbeats, args=(beat_factory, replica_id, reconciler.shares, stop, health),
                              name="heartbeat", daemon=True)
     server.start()
     loop.start()

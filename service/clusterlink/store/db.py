@@ -31,7 +31,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -48,7 +48,7 @@ def make_engine(url: str) -> Engine:
 
         return engine
     # The application name tells an operator which sessions are ClusterLink's.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
                          connect_args={"application_name": APPLICATION_NAME})
 
 
