@@ -8,7 +8,10 @@ One run, on two fresh single-node Kafka clusters it starts in a temp folder:
    destination (the destination's raw produce ceiling), then deletes it;
 3. reads the source topic with Kafka's ConsumerPerformance (raw consume rate);
 4. starts a real `clusterlink serve`, creates a link and a mirror topic and times
-   mirror creation -> every destination end offset equals the source's;
+   mirror creation -> every destination end offset equals the source's, then reads
+   the source topic with ConsumerPerformance again: the consume rate the mirror is
+   compared with is the mean of the two reads around it, since a shared machine's
+   speed drifts within minutes (the report shows both);
 5. with the mirror running, produces at a steady rate records carrying their send
    time and reads them on the destination mirror (and, as a baseline, straight from
    the source) to get end-to-end latency percentiles;
@@ -405,6 +408,12 @@ class Bench(BenchRun):
             delete_topic(self.destination.bootstrap, scratch)
 
         self.results["source_consume"] = self.consumer_perf(
+            self.source, self.topic, self.results["source_topic"]["records"])
+
+    def consume_again(self) -> None:
+        """The source's raw consume rate once more, right after the mirror phase."""
+        assert self.source is not None
+        self.results["source_consume_after"] = self.consumer_perf(
             self.source, self.topic, self.results["source_topic"]["records"])
 
     def mirror(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
@@ -937,9 +946,11 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
     mirror = results.get("mirror", {})
     ratios: dict[str, float | None] = {}
     dest = results.get("destination_produce", {}).get("mib_per_s")
-    cons = results.get("source_consume", {}).get("mib_per_s")
+    cons = consume_rate(results)
     if mirror.get("caught_up"):
         ratios = {
+            "source_consume_after_vs_before": ratio(results.get("source_consume_after", {}).get("mib_per_s"),
+                                                    results.get("source_consume", {}).get("mib_per_s")),
             "mirror_vs_destination_produce": ratio(mirror.get("mib_per_s"), dest),
             "mirror_vs_source_consume": ratio(mirror.get("mib_per_s"), cons),
             "mirror_copy_vs_destination_produce": ratio(mirror.get("copy_mib_per_s"), dest),
@@ -999,6 +1010,7 @@ def format_report(report: dict[str, Any]) -> str:
     row("source produce (ProducerPerformance)", r.get("source_produce"))
     row("destination produce (ProducerPerformance)", r.get("destination_produce"))
     row("source consume (ConsumerPerformance)", r.get("source_consume"))
+    row("source consume again, after the mirror", r.get("source_consume_after"))
     mir = r.get("mirror")
     if mir:
         if mir.get("caught_up"):
@@ -1074,7 +1086,8 @@ def format_report(report: dict[str, Any]) -> str:
                        f"{res.get('copy_cpu_s_per_gib')}  ({res.get('cpu_seconds_copying')} s)")
     if q:
         out.append("")
-        out.append("ratios (MiB/s; 'copy' = first -> last record, without the start-up delay):")
+        out.append("ratios (MiB/s; 'copy' = first -> last record, without the start-up delay; 'source_consume' = "
+                   "the mean of the two ConsumerPerformance reads):")
         for key, value in q.items():
             out.append(f"  {key:<40} {value}")
     lat = r.get("latency")
@@ -1107,6 +1120,13 @@ def format_report(report: dict[str, Any]) -> str:
     return report_end(out, report)
 
 
+def consume_rate(results: dict[str, Any]) -> float | None:
+    """MiB/s of the source's raw consume: the mean of the reads before and after the mirror phase."""
+    rates = [results.get(key, {}).get("mib_per_s") for key in ("source_consume", "source_consume_after")]
+    rates = [r for r in rates if r]
+    return round(statistics.fmean(rates), 2) if rates else None
+
+
 # -------------------------------------------------------------------------- main
 
 
@@ -1123,8 +1143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.mirror(stub)
         if not bench.results["mirror"].get("caught_up"):
             status = "mirror did not catch up"
-        elif not args.skip_latency:
-            bench.latency(stub)
+        else:
+            bench.consume_again()
+            if not args.skip_latency:
+                bench.latency(stub)
         if not args.skip_mm2:
             bench.stop_service()
             bench.mirrormaker("default", {})
