@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from clusterlink.engine.errors import DESTINATION, DestinationTopicNotServedError, classify
-from clusterlink.kafka.admin import list_offsets_settled, retry_pause
+from clusterlink.kafka.admin import list_offsets_settled
 
 
 class _Offset:
@@ -54,33 +54,6 @@ def test_a_topic_led_within_the_wait_is_read_and_only_it_is_asked_again():
     offsets, unsettled = list_offsets_settled(admin, {"a": [0], "b": [0, 1]}, "earliest", 5.0, wait=5.0)
     assert offsets == {"a": {0: 0}, "b": {0: 0, 1: 10}} and unsettled == {}
     assert admin.calls == [{"a", "b"}, {"b"}, {"b"}]
-
-
-class _StaleCacheAdmin(_Admin):
-    """librdkafka's way: once topic "b" is cached without a leader, ListOffsets says
-    "No leaders found" (_NOENT) until that topic's metadata is asked for again."""
-
-    def __init__(self) -> None:
-        super().__init__(b_from=1_000, error=KafkaError._NOENT)
-        self.metadata_asked: list[str | None] = []
-
-    def list_topics(self, topic: str | None = None, **_kwargs):
-        self.metadata_asked.append(topic)
-        if topic in (None, "b"):
-            self.b_from = len(self.calls) + 1  # the next ListOffsets finds b's leader
-
-
-def test_a_topic_cached_without_a_leader_has_its_metadata_asked_again():
-    admin = _StaleCacheAdmin()
-    offsets, unsettled = list_offsets_settled(admin, {"a": [0], "b": [0, 1]}, "latest", 5.0, wait=5.0)
-    assert offsets == {"a": {0: 0}, "b": {0: 0, 1: 10}} and unsettled == {}
-    # Without asking again it would stay leaderless for the whole wait.
-    assert admin.metadata_asked == ["b"] and admin.calls == [{"a", "b"}, {"b"}]
-
-
-def test_the_first_pauses_are_short_and_then_a_tenth_of_a_second():
-    pauses = [retry_pause(n) for n in range(8)]
-    assert pauses[0] < 0.02 and pauses == sorted(pauses) and pauses[-1] == 0.1
 
 
 def test_any_other_error_fails_the_whole_read():

@@ -11,7 +11,6 @@ authority on progress.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -102,15 +101,6 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
     A new destination topic gets its source topic's dynamic configs for
     `config_keys` (config.topic_configs.synced_keys).
     """
-    # The source's offsets are read while the destination topics are created: a new
-    # mirror starts copying sooner. They are still read before the destination's, so
-    # a destination past the source's end is never one that grew meanwhile.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
-        return _prepare_many(pool, specs, clusters, factory, config_keys)
-
-
-def _prepare_many(pool: ThreadPoolExecutor, specs: list[MirrorSpec], clusters: Clusters, factory: progress.Factory,
-                  config_keys: frozenset[str]) -> dict[int, dict[int, PartitionState] | Exception]:
     timeout = clusters.timeout
     out: dict[int, dict[int, PartitionState] | Exception] = {}
     try:
@@ -125,8 +115,6 @@ def _prepare_many(pool: ThreadPoolExecutor, specs: list[MirrorSpec], clusters: C
             else:
                 counts[m.mirror_id] = len(info.partitions)
         live = [m for m in specs if m.mirror_id in counts]
-        source_offsets = pool.submit(_source_offsets, clusters.src_admin,
-                                     {m.source_topic: list(range(counts[m.mirror_id])) for m in live}, timeout)
         dynamic = kadmin.dynamic_configs_many(clusters.src_admin, {m.source_topic for m in live}, timeout)
         overrides = {t: {k: v for k, v in (c or {}).items() if k in config_keys} for t, c in dynamic.items()}
     except _UNANSWERED as exc:
@@ -161,11 +149,13 @@ def _prepare_many(pool: ThreadPoolExecutor, specs: list[MirrorSpec], clusters: C
     ready = [m for m in live if m.mirror_id not in out]
     if not ready:
         return out
+    src_parts = {m.source_topic: list(range(counts[m.mirror_id])) for m in ready}
+    dst_parts = {m.topic: list(range(counts[m.mirror_id])) for m in ready}
     try:
-        src_low, src_high = source_offsets.result()
+        src_low = kadmin.list_offsets_many(clusters.src_admin, src_parts, "earliest", timeout)
+        src_high = kadmin.list_offsets_many(clusters.src_admin, src_parts, "latest", timeout)
     except _UNANSWERED as exc:
         raise SourceUnavailableError(f"cannot read offsets on the source cluster: {_said(exc)}") from exc
-    dst_parts = {m.topic: list(range(counts[m.mirror_id])) for m in ready}
     try:
         # Bounded: the mirrors whose destination topics the broker serves go on
         # now; the others (created a moment ago) are prepared again shortly.
@@ -192,12 +182,6 @@ def _prepare_many(pool: ThreadPoolExecutor, specs: list[MirrorSpec], clusters: C
         except Exception as exc:  # noqa: BLE001 - one mirror's problem stays its own
             out[m.mirror_id] = exc
     return out
-
-
-def _source_offsets(admin: LinkAdmin, parts: dict[str, list[int]],
-                    timeout: float) -> tuple[dict[str, dict[int, int]], dict[str, dict[int, int]]]:
-    return (kadmin.list_offsets_many(admin, parts, "earliest", timeout),
-            kadmin.list_offsets_many(admin, parts, "latest", timeout))
 
 
 def _start_points(m: MirrorSpec, clusters: Clusters, src: Offsets, dst: Offsets,

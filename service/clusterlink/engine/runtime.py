@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
@@ -581,11 +580,8 @@ class LinkRuntime:
         if not batch:
             return IDLE
         try:
-            # The producer ids come from another connection: asked for meanwhile.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="producer-ids") as pool:
-                asked = pool.submit(self._producer_ids, [m.mirror_id for m in batch])
-                results = mirror_steps.prepare_many(batch, self.clusters, self.factory, self.config_keys)
-                producer_ids = asked.result()
+            producer_ids = self._producer_ids([m.mirror_id for m in batch])
+            results = mirror_steps.prepare_many(batch, self.clusters, self.factory, self.config_keys)
         except Exception:
             with self._lock:
                 for m in batch:

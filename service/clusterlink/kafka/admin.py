@@ -7,7 +7,6 @@ refuses or cannot be reached.
 
 from __future__ import annotations
 
-import itertools
 import time
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
@@ -89,13 +88,6 @@ def delete_topic(admin: AdminClient, topic: str, timeout: float) -> None:
 # -- the same calls for many topics at once (one request each, whatever the count) --
 
 
-def retry_pause(tries: int) -> float:
-    """Seconds before asking again after `tries` answers of "not yet": a broker serves
-    a topic it just created some tens of milliseconds later, so the first pauses are
-    short; from the fourth on, 0.1 s."""
-    return min(0.1, 0.0125 * 2 ** tries)
-
-
 def list_offsets_many(
     admin: AdminClient, partitions: dict[str, list[int]], which: str, timeout: float
 ) -> dict[str, dict[int, int]]:
@@ -105,7 +97,7 @@ def list_offsets_many(
     if not request:
         return {}
     deadline = time.monotonic() + timeout
-    for tries in itertools.count():
+    while True:
         isolation = IsolationLevel.READ_UNCOMMITTED if which == "high" else IsolationLevel.READ_COMMITTED
         futures = admin.list_offsets(request, isolation_level=isolation, request_timeout=timeout)
         try:
@@ -118,7 +110,7 @@ def list_offsets_many(
             retriable = err.code() in _LEADER_NOT_READY or _ask_again(err)
             if not retriable or time.monotonic() > deadline:
                 raise
-            time.sleep(retry_pause(tries))  # topics created a moment ago have no leader yet
+            time.sleep(0.1)  # topics created a moment ago have no leader yet
 
 
 def dynamic_configs_many(admin: AdminClient, topics: set[str], timeout: float) -> dict[str, dict[str, str] | None]:
@@ -208,7 +200,6 @@ def list_offsets_settled(
     out: dict[str, dict[int, int]] = {}
     left_out: dict[str, KafkaError] = {}
     pending = dict(partitions)
-    tries = 0
     while pending:
         request = {TopicPartition(t, p): spec for t, parts in pending.items() for p in parts}
         futures = admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout)
@@ -232,25 +223,8 @@ def list_offsets_settled(
             left_out.update({t: e for t, e in unsettled.items() if t not in again})
         pending = {t: pending[t] for t in (again if waited else again | set(unsettled))}
         if pending:
-            time.sleep(retry_pause(tries))  # bounded by `wait` (no leader yet) or `timeout` (anything retriable)
-            tries += 1
-            stale = [t for t, e in unsettled.items() if t in pending and e.code() == KafkaError._NOENT]
-            if stale:
-                _refresh_metadata(admin, stale, timeout)
+            time.sleep(0.1)  # bounded by `wait` (no leader yet) or `timeout` (anything retriable)
     return out, left_out
-
-
-def _refresh_metadata(admin: AdminClient, topics: list[str], timeout: float) -> None:
-    """Asks the brokers for these topics' metadata again.
-
-    librdkafka's ListOffsets finds leaders in its metadata cache. A topic cached
-    while the broker was still creating it stays leaderless there (`_NOENT`, "No
-    leaders found") until the next full refresh, minutes later; a Metadata request
-    for the topic replaces the cached entry."""
-    if len(topics) == 1:
-        admin.list_topics(topics[0], timeout=timeout)
-    else:
-        admin.list_topics(timeout=timeout)  # one request, whatever the count
 
 
 def set_topic_configs_many(
