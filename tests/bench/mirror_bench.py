@@ -407,14 +407,12 @@ class Bench(BenchRun):
         finally:
             delete_topic(self.destination.bootstrap, scratch)
 
-        self.results["source_consume"] = self.consumer_perf(
-            self.source, self.topic, self.results["source_topic"]["records"])
+        self.read_source("source_consume")
 
-    def consume_again(self) -> None:
-        """The source's raw consume rate once more, right after the mirror phase."""
+    def read_source(self, key: str) -> None:
+        """The source's raw consume rate into results[key]: before the mirror phase and once more after it."""
         assert self.source is not None
-        self.results["source_consume_after"] = self.consumer_perf(
-            self.source, self.topic, self.results["source_topic"]["records"])
+        self.results[key] = self.consumer_perf(self.source, self.topic, self.results["source_topic"]["records"])
 
     def mirror(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
         a = self.args
@@ -1122,8 +1120,8 @@ def format_report(report: dict[str, Any]) -> str:
 
 def consume_rate(results: dict[str, Any]) -> float | None:
     """MiB/s of the source's raw consume: the mean of the reads before and after the mirror phase."""
-    rates = [results.get(key, {}).get("mib_per_s") for key in ("source_consume", "source_consume_after")]
-    rates = [r for r in rates if r]
+    rates = [rate for key in ("source_consume", "source_consume_after")
+             if (rate := results.get(key, {}).get("mib_per_s"))]
     return round(statistics.fmean(rates), 2) if rates else None
 
 
@@ -1144,7 +1142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not bench.results["mirror"].get("caught_up"):
             status = "mirror did not catch up"
         else:
-            bench.consume_again()
+            bench.read_source("source_consume_after")
             if not args.skip_latency:
                 bench.latency(stub)
         if not args.skip_mm2:
