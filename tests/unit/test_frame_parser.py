@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
+import select
+import socket
+import threading
 
 import pytest
 from kafka.protocol.consumer import FetchResponse
 from kafka.protocol.parser import KafkaProtocol
 
 from clusterlink.kafka import wire
+from clusterlink.kafka import transport
 from clusterlink.kafka.transport import FrameParser
 
 
@@ -77,3 +81,43 @@ def test_a_frame_larger_than_allowed_is_refused():
     _ask(parser)
     with pytest.raises(Exception, match="Invalid frame length"):
         parser.receive_bytes(_fetch_answer(1, b"x" * 2000))
+
+
+class _Socketside:
+    """What _sock_recv needs of a transport: a socket, the chunk, and the connection's parser."""
+
+    def __init__(self, sock, parser: FrameParser) -> None:  # type: ignore[no-untyped-def]
+        self._sock, self._chunk = sock, bytearray(transport.CHUNK_BYTES)
+        self._protocol = type("Connection", (), {"parser": parser})()
+
+
+def test_large_answers_are_read_into_their_own_buffer_and_it_is_reused():
+    parser = FrameParser(client_id="t")
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    side = _Socketside(ours, parser)
+    direct = []
+    try:
+        for correlation_id, body in [(1, random.Random(1).randbytes(3_000_000)), (2, b"z" * 2_500_000)]:
+            _ask(parser)
+            sender = threading.Thread(target=theirs.sendall, args=(_fetch_answer(correlation_id, body),))
+            sender.start()
+            got: list = []
+            while not got:
+                select.select([ours], [], [], 10)
+                if parser.direct_space() is not None:
+                    direct.append(correlation_id)
+                data, err = transport._sock_recv(side, (BlockingIOError, InterruptedError))
+                assert err is None
+                got = parser.receive_bytes(data)
+            sender.join()
+            [(cid, answer)] = got
+            assert cid == correlation_id
+            assert answer.responses[0].partitions[0].records == body
+            if correlation_id == 1:
+                buffer = parser._spare
+        assert parser._spare is buffer  # no view of the bytes read in place outlives its answer
+        assert set(direct) == {1, 2}    # most of each answer skipped the chunk
+    finally:
+        ours.close()
+        theirs.close()
