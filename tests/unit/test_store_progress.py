@@ -32,6 +32,7 @@ from clusterlink.store.progress import (
     mark_source_unavailable,
     read_link_orders,
     set_mirror_producer_ids_if_absent,
+    set_reasons,
     write_link_status,
 )
 
@@ -346,3 +347,23 @@ def test_mark_source_unavailable_moves_pending_and_active_mirrors_and_their_task
 
 def test_mark_source_unavailable_of_nothing_is_a_no_op(factory: Factory):
     assert mark_source_unavailable(factory, 1, {}, "x") == set()
+
+
+def test_set_reasons_writes_many_mirrors_in_one_commit_and_only_in_the_state_given(factory: Factory, engine: Engine):
+    """Hundreds of mirrors waiting for their new destination topics: one commit, not one each."""
+    _, mirrors = add_link(factory, "waits", states=("PENDING",) * 300 + ("ACTIVE",))
+    commits: list[object] = []
+
+    def count(conn):  # type: ignore[no-untyped-def]
+        commits.append(conn)
+
+    event.listen(engine, "commit", count)
+    try:
+        set_reasons(factory, {m: ("PENDING", f"waiting: {m}") for m in mirrors})
+    finally:
+        event.remove(engine, "commit", count)
+    assert len(commits) == 1
+    with factory() as session:
+        reasons = dict(session.execute(select(MirrorTopic.id, MirrorTopic.reason)).all())
+    assert all(reasons[m] == f"waiting: {m}" for m in mirrors[:300])
+    assert reasons[mirrors[300]] == ""  # ACTIVE meanwhile: not a PENDING mirror's reason any more

@@ -589,8 +589,12 @@ class LinkRuntime:
             raise  # the scheduler backs off; _on_error shows it on these mirrors
         started: list[int] = []
         owned = self.ownership.owned()
+        self._prepare_waits([(m, r) for m in batch
+                             if isinstance(r := results.get(m.mirror_id), DestinationTopicNotServedError)])
         for m in batch:
             result = results.get(m.mirror_id)
+            if isinstance(result, DestinationTopicNotServedError):
+                continue
             if isinstance(result, Exception):
                 self._prepare_failed(m, result)
             elif result is not None and m.mirror_id in producer_ids:
@@ -623,6 +627,22 @@ class LinkRuntime:
             known.update(progress.set_mirror_producer_ids_if_absent(self.factory, dict(zip(missing, fresh))))
         return {mid: pid for mid, pid in known.items() if pid is not None}
 
+    def _prepare_waits(self, waiting: list[tuple[mirror_steps.MirrorSpec, DestinationTopicNotServedError]]) -> None:
+        """Mirrors whose new destination topics the broker does not serve yet.
+
+        A burst of new topics (hundreds at once) puts many mirrors here, round
+        after round: their reasons are written in one transaction, where one
+        each cost most of a round on SQLite. Each is prepared again shortly."""
+        if not waiting:
+            return
+        outcome = classify(waiting[0][1])
+        states = progress.read_link_orders(self.factory, self.spec.link_id) or {}
+        progress.set_reasons(self.factory, {m.mirror_id: (states[m.mirror_id].state, outcome.reason_prefix + str(exc))
+                                            for m, exc in waiting if m.mirror_id in states})
+        for m, exc in waiting:
+            log.debug("mirror %s/%s: prepare: %s", self.spec.name, m.topic, exc)
+            self.scheduler.add(self._prepare_name(m.mirror_id), lambda m=m: self._enqueue_prepare(m), outcome.backoff)
+
     def _prepare_failed(self, m: mirror_steps.MirrorSpec, exc: Exception) -> None:
         if isinstance(exc, DivergenceError) and m.set_aside_topic \
                 and progress.read_restore(self.factory, m.mirror_id)[0] != restore.DONE:
@@ -631,9 +651,7 @@ class LinkRuntime:
             self._start_restore(m, exc)
             return
         outcome = classify(exc)
-        # A topic the broker is still creating is no news, however many mirrors wait for theirs.
-        level = logging.ERROR if outcome.traceback else \
-            logging.DEBUG if isinstance(exc, DestinationTopicNotServedError) else logging.INFO
+        level = logging.ERROR if outcome.traceback else logging.INFO
         log.log(level, "mirror %s/%s: prepare: %s", self.spec.name, m.topic, exc, exc_info=outcome.traceback)
         terminal = self._apply(m, self._prepare_name(m.mirror_id), outcome, str(exc) or exc.__class__.__name__)
         if not terminal:

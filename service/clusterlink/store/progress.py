@@ -113,12 +113,20 @@ def compare_and_set_state(
 
 def set_reason(factory: Factory, mirror_id: int, state: str, reason: str) -> None:
     """Updates the reason text only while the mirror is still in `state`."""
+    set_reasons(factory, {mirror_id: (state, reason)})
+
+
+def set_reasons(factory: Factory, reasons: dict[int, tuple[str, str]]) -> None:
+    """`set_reason` for many mirrors in one transaction: mirror id -> (state, reason)."""
+    if not reasons:
+        return
     with transaction(factory) as session:
-        session.execute(
-            update(MirrorTopic)
-            .where(MirrorTopic.id == mirror_id, MirrorTopic.state == state, MirrorTopic.reason != reason)
-            .values(reason=reason)
-        )
+        for mirror_id, (state, reason) in reasons.items():
+            session.execute(
+                update(MirrorTopic)
+                .where(MirrorTopic.id == mirror_id, MirrorTopic.state == state, MirrorTopic.reason != reason)
+                .values(reason=reason)
+            )
 
 
 def read_restore(factory: Factory, mirror_id: int) -> tuple[str, list[dict[str, int]]]:
