@@ -22,19 +22,20 @@ class _Offset:
 
 
 class _Admin:
-    """Answers ListOffsets like a broker that leads topic "b" only from call `b_from` on."""
+    """Answers ListOffsets like a broker that leads the `late` topics only from call `b_from` on."""
 
-    def __init__(self, b_from: int, error: int = KafkaError.NOT_LEADER_FOR_PARTITION):
+    def __init__(self, b_from: int, error: int = KafkaError.NOT_LEADER_FOR_PARTITION, late: frozenset = frozenset("b")):
         self.calls: list[set[str]] = []
         self.b_from = b_from
         self.error = error
+        self.late = late
 
     def list_offsets(self, request, **_kwargs):
         self.calls.append({tp.topic for tp in request})
         out = {}
         for tp in request:
             fut: Future = Future()
-            if tp.topic == "b" and len(self.calls) < self.b_from:
+            if tp.topic in self.late and len(self.calls) < self.b_from:
                 fut.set_exception(KafkaException(KafkaError(self.error)))
             else:
                 fut.set_result(_Offset(10 * tp.partition))
@@ -54,6 +55,34 @@ def test_a_topic_led_within_the_wait_is_read_and_only_it_is_asked_again():
     offsets, unsettled = list_offsets_settled(admin, {"a": [0], "b": [0, 1]}, "earliest", 5.0, wait=5.0)
     assert offsets == {"a": {0: 0}, "b": {0: 0, 1: 10}} and unsettled == {}
     assert admin.calls == [{"a", "b"}, {"b"}, {"b"}]
+
+
+class _StaleCacheAdmin(_Admin):
+    """librdkafka's way: once a topic is cached without a leader, ListOffsets says
+    "No leaders found" (_NOENT) for it until its metadata is asked for again."""
+
+    def __init__(self, late: frozenset = frozenset("b")) -> None:
+        super().__init__(b_from=1_000, error=KafkaError._NOENT, late=late)
+        self.metadata_asked: list[str | None] = []
+
+    def list_topics(self, topic: str | None = None, **_kwargs):
+        self.metadata_asked.append(topic)
+        self.b_from = len(self.calls) + 1  # the next ListOffsets finds the leader
+
+
+def test_a_topic_cached_without_a_leader_has_its_metadata_asked_again():
+    admin = _StaleCacheAdmin()
+    offsets, unsettled = list_offsets_settled(admin, {"a": [0], "b": [0, 1]}, "latest", 5.0, wait=5.0)
+    # Without asking again, "b" would stay leaderless for the whole wait.
+    assert offsets == {"a": {0: 0}, "b": {0: 0, 1: 10}} and unsettled == {}
+    assert admin.metadata_asked == ["b"]
+
+
+def test_many_topics_cached_without_a_leader_are_asked_for_in_one_request():
+    admin = _StaleCacheAdmin(late=frozenset("bc"))
+    offsets, unsettled = list_offsets_settled(admin, {"a": [0], "b": [0], "c": [0]}, "latest", 5.0, wait=5.0)
+    assert set(offsets) == {"a", "b", "c"} and unsettled == {}
+    assert admin.metadata_asked == [None]  # every topic: one Metadata request
 
 
 def test_any_other_error_fails_the_whole_read():

@@ -69,6 +69,26 @@ def lane_for(inflight_lane: int | None, batch_bytes: int, spread: int, lanes: in
 SegmentBatch = dict[int, dict[int, list[Segment]]]
 
 
+class MetadataAsk:
+    """Asks a cluster for metadata once until its next answer.
+
+    A partition without a known leader needs fresh metadata. Asking again on
+    every turn of the loop wakes the selector at once each time: a busy loop for
+    as long as the leader is missing (a topic just created, a broker down)."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.asked = False
+
+    def ask(self) -> None:
+        if not self.asked:
+            self.asked = True
+            self.cluster.request_update()
+
+    def answered(self, _cluster: Any = None) -> None:
+        self.asked = False
+
+
 @dataclass(frozen=True)
 class CopierSettings:
     fetch_max_bytes: int
@@ -278,8 +298,11 @@ class Copier:
         # that is refreshed; a lane only adds its own connection per broker.
         for lane in self._lanes[1:]:
             lane.cluster = self._dst.cluster
+        self._src_leaders, self._dst_leaders = MetadataAsk(self._src.cluster), MetadataAsk(self._dst.cluster)
         try:
             self._src.cluster.add_listener(lambda _cluster: self._invalidate())
+            self._src.cluster.add_listener(self._src_leaders.answered)
+            self._dst.cluster.add_listener(self._dst_leaders.answered)
             self._src.cluster.start_refresh_loop()
             self._dst.cluster.start_refresh_loop()
             while not self._stop.is_set():
@@ -363,7 +386,6 @@ class Copier:
     def _fetch(self) -> None:
         if not self._routes or self._queued_bytes() >= self.settings.buffer_bytes:
             return
-        cluster = self._src.cluster
         if self._fetch_nodes and self._fetching >= self._fetch_nodes:
             # Every broker that led a partition at the last walk has a fetch in
             # flight; a partition that moved elsewhere waits for one answer
@@ -373,7 +395,7 @@ class Copier:
             self._walk = self._plan_walk()
         walk = self._walk
         if walk.missing:
-            cluster.request_update()
+            self._src_leaders.ask()
         self._fetch_nodes = set(walk.wanted)
         for node in walk.wanted:
             if node in self._fetching or not self._ready(("fetch", node)):
@@ -546,7 +568,7 @@ class Copier:
                 continue
             per_lane.setdefault((leader, self._lane_for(route, st)), []).append((route, st))
         if missing:
-            cluster.request_update()
+            self._dst_leaders.ask()
         for (node, lane), parts in per_lane.items():
             while self._producing.get((node, lane), 0) < limit and self._ready(("produce", node)):
                 if not self._send_produce(node, lane, parts):
