@@ -196,7 +196,7 @@ def list_offsets_settled(
     again until `timeout`, and anything else raises, as in `list_offsets_many`.
     """
     spec = OffsetSpec.earliest() if which == "earliest" else OffsetSpec.latest()
-    start = time.monotonic()
+    start = asked_at = time.monotonic()
     out: dict[str, dict[int, int]] = {}
     left_out: dict[str, KafkaError] = {}
     pending = dict(partitions)
@@ -224,7 +224,28 @@ def list_offsets_settled(
         pending = {t: pending[t] for t in (again if waited else again | set(unsettled))}
         if pending:
             time.sleep(0.1)  # bounded by `wait` (no leader yet) or `timeout` (anything retriable)
+            stale = [t for t in pending if t in unsettled and unsettled[t].code() == KafkaError._NOENT]
+            if stale and time.monotonic() - asked_at >= STALE_METADATA_REFRESH_S:
+                _refresh_metadata(admin, stale, timeout)
+                asked_at = time.monotonic()
     return out, left_out
+
+
+# librdkafka's ListOffsets finds leaders in its metadata cache. A topic cached
+# while the broker was still creating it stays leaderless there ("No leaders
+# found", _NOENT) until the next full refresh, minutes later. Its metadata is
+# asked for again, at most this often, in one request however many topics.
+STALE_METADATA_REFRESH_S = 0.25
+
+
+def _refresh_metadata(admin: AdminClient, topics: list[str], timeout: float) -> None:
+    try:
+        if len(topics) == 1:
+            admin.list_topics(topics[0], timeout=timeout)
+        else:
+            admin.list_topics(timeout=timeout)
+    except KafkaException:
+        pass  # only a hint: the next ListOffsets says what is wrong
 
 
 def set_topic_configs_many(
