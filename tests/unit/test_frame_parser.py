@@ -11,8 +11,7 @@ import pytest
 from kafka.protocol.consumer import FetchResponse
 from kafka.protocol.parser import KafkaProtocol
 
-from clusterlink.kafka import wire
-from clusterlink.kafka import transport
+from clusterlink.kafka import transport, wire
 from clusterlink.kafka.transport import FrameParser
 
 

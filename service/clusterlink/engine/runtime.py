@@ -589,13 +589,12 @@ class LinkRuntime:
             raise  # the scheduler backs off; _on_error shows it on these mirrors
         started: list[int] = []
         owned = self.ownership.owned()
-        self._prepare_waits([(m, r) for m in batch
-                             if isinstance(r := results.get(m.mirror_id), DestinationTopicNotServedError)])
+        waiting: list[tuple[mirror_steps.MirrorSpec, DestinationTopicNotServedError]] = []
         for m in batch:
             result = results.get(m.mirror_id)
             if isinstance(result, DestinationTopicNotServedError):
-                continue
-            if isinstance(result, Exception):
+                waiting.append((m, result))
+            elif isinstance(result, Exception):
                 self._prepare_failed(m, result)
             elif result is not None and m.mirror_id in producer_ids:
                 reencoded = progress.load_reencoded(self.factory, m.mirror_id)
@@ -609,6 +608,7 @@ class LinkRuntime:
                     self.copier.add(Route(m.mirror_id, m.source_topic, m.topic, states, producer_ids[m.mirror_id],
                                           len(result)))
                 started.append(m.mirror_id)
+        self._prepare_waits(waiting)
         if started:
             self.scheduler.add("ownership", self._ownership_step, 0.2)  # partitions assigned meanwhile
         progress.mark_mirroring(self.factory, self.spec.link_id,
