@@ -8,6 +8,7 @@ the source data and reads the results.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -15,6 +16,7 @@ from confluent_kafka.admin import ConfigResource
 from google.protobuf import field_mask_pb2
 
 from clusterlink.v1 import clusterlink_pb2 as pb
+from tests.fixtures.ports import free_port
 from tests.fixtures.secure_kafka import SecureCluster
 from tests.fixtures.service import Service, mirror_state, wait_for
 from tests.integration.kafka_io import (
@@ -91,18 +93,38 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
     produce(secure_source.config(), topic, 10, 1)
     wrong = "not-the-linker-password"
 
-    link = create_secure_link(stub, secure_source.connection("linker", password=wrong),
-                              secure_destination.connection("linker"))
+    # First a source address where nothing listens: the mirror cannot reach it.
+    nowhere = f"127.0.0.1:{free_port()}"
+    unreachable = secure_source.connection("linker", password=wrong)
+    unreachable.bootstrap_servers = nowhere
+    link = create_secure_link(stub, unreachable, secure_destination.connection("linker"))
     name = create_mirror(stub, link, topic)
 
-    def stopped_with_reason() -> pb.MirrorTopic | None:
-        mirror = mirror_state(stub, name)
-        return mirror if mirror.state == pb.MirrorTopic.SOURCE_UNAVAILABLE and mirror.reason else None
+    def reason_starting(prefix: str) -> Callable[[], pb.MirrorTopic | None]:
+        def check() -> pb.MirrorTopic | None:
+            mirror = mirror_state(stub, name)
+            if mirror.state != pb.MirrorTopic.SOURCE_UNAVAILABLE or not mirror.reason:
+                return None
+            seen.append(mirror.reason)
+            return mirror if mirror.reason.startswith(prefix) else None
+        return check
 
-    # librdkafka fails the calls with a transport error; the service finds the
-    # refused login behind it and says so.
-    mirror = wait_for("the mirror to report the refused login", stopped_with_reason, timeout=90)
-    assert mirror.reason.startswith(f"cannot log in to the source cluster at {secure_source.bootstrap}"), mirror.reason
+    seen: list[str] = []
+    wait_for("the mirror to say the source cannot be reached",
+             reason_starting(f"cannot reach the source cluster at {nowhere}"), timeout=90)
+
+    # Then the right address with a wrong password. librdkafka fails the calls with
+    # a transport error; the service finds the refused login behind it and says so,
+    # on a mirror that was already waiting for its source.
+    stub.UpdateLink(pb.UpdateLinkRequest(
+        link=pb.Link(name=f"links/{link}", source=secure_source.connection("linker", password=wrong)),
+        update_mask=field_mask_pb2.FieldMask(paths=["source.bootstrap_servers"])))
+    login_refused = f"cannot log in to the source cluster at {secure_source.bootstrap}"
+    seen.clear()
+    try:
+        mirror = wait_for("the mirror to report the refused login", reason_starting(login_refused), timeout=90)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; reasons shown: {sorted(set(seen))}") from None
     assert "authentication" in mirror.reason.lower(), mirror.reason
     assert wrong not in mirror.reason
     assert service.process is not None and service.process.poll() is None  # the service lives on

@@ -30,6 +30,7 @@ from clusterlink.store.progress import (
     load_reencoded,
     load_segments,
     mark_source_unavailable,
+    renew_reasons,
     read_link_orders,
     set_mirror_producer_ids_if_absent,
     set_reasons,
@@ -343,6 +344,34 @@ def test_mark_source_unavailable_moves_pending_and_active_mirrors_and_their_task
                          tasks[active]: ("ERROR", "cannot reach the source cluster at a:9092: timed out")}
     # Already unavailable: nothing moves again.
     assert mark_source_unavailable(factory, link_id, tasks, "again") == set()
+
+
+def test_a_waiting_mirrors_reason_is_renewed_only_when_it_says_something_else(factory: Factory):
+    link_id, (down, paused) = add_link(factory, "renew", states=("ACTIVE", "PAUSED"))
+    tasks = {down: f"MirrorTopic:{down}", paused: f"MirrorTopic:{paused}"}
+    unreachable = "cannot reach the source cluster at a:9092: timed out (after 10ms)"
+    assert mark_source_unavailable(factory, link_id, tasks, unreachable, "cannot reach") == {down}
+
+    def reasons() -> dict[int, str]:
+        with factory() as session:
+            return {m.id: m.reason for m in session.scalars(select(MirrorTopic))}
+
+    # The same kind with other details: left as it is.
+    mark_source_unavailable(factory, link_id, tasks, "cannot reach the source cluster at a:9092: (after 3ms)",
+                            "cannot reach")
+    renew_reasons(factory, [down], "SOURCE_UNAVAILABLE", "cannot reach it again", "cannot reach")
+    assert reasons()[down] == unreachable
+    # The source now answers and refuses the login: the mirror says so.
+    refused = "cannot log in to the source cluster at a:9092: SASL authentication error"
+    assert mark_source_unavailable(factory, link_id, tasks, refused, "cannot log in") == set()
+    assert reasons()[down] == refused
+    # One mirror, as a failed prepare renews it; only in the state it is asked for.
+    renew_reasons(factory, [down], "SOURCE_UNAVAILABLE", unreachable, "cannot reach")
+    renew_reasons(factory, [paused], "SOURCE_UNAVAILABLE", unreachable, "cannot reach")
+    assert reasons()[down] == unreachable and reasons()[paused] == ""
+    # A kind with LIKE's wildcards in it is matched as written.
+    renew_reasons(factory, [down], "SOURCE_UNAVAILABLE", "100% down", "cannot_%")
+    assert reasons()[down] == "100% down"
 
 
 def test_mark_source_unavailable_of_nothing_is_a_no_op(factory: Factory):

@@ -79,6 +79,8 @@ _TASK_SWITCHES = {
     config_sync.TASK_NAME: "topic.config.sync.enable",
     acl_sync.TASK_NAME: "acl.sync.enable",
 }
+# How the reasons of a mirror whose source fails begin: the refused login, or no answer.
+_SOURCE_REASON_KINDS = ("cannot log in", "cannot reach")
 # A membership problem shown on the link is written again after this long at most.
 PROBLEM_REFRESH = 30.0
 # Steps only the replica that runs the link's control work schedules.
@@ -129,6 +131,12 @@ def stuck_admin_error(exc: BaseException, since_renewed: float) -> KafkaError | 
                 return error
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def reason_kind(reason: str) -> str:
+    """What a mirror waiting for its source says first ("cannot log in", "cannot reach"),
+    or the whole reason: a reason is rewritten only when its kind changes."""
+    return next((kind for kind in _SOURCE_REASON_KINDS if reason.startswith(kind)), reason)
 
 
 def not_wanted(orders: progress.MirrorOrders | None) -> bool:
@@ -329,7 +337,7 @@ class LinkRuntime:
         # As when the source refuses the link's other calls: the mirrors wait, and say why.
         progress.mark_source_unavailable(self.factory, self.spec.link_id,
                                          {m.mirror_id: m.task_name for m in list(self.mirrors.values())},
-                                         owned.problem)
+                                         owned.problem, reason_kind(owned.problem))
 
     def _become_control(self) -> None:
         """This replica now runs the link's once-per-link work."""
@@ -825,7 +833,7 @@ class LinkRuntime:
         if unreachable:
             reason = self._failed_login("source") or \
                 f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {source_error}"
-            progress.mark_source_unavailable(self.factory, self.spec.link_id, unreachable, reason)
+            progress.mark_source_unavailable(self.factory, self.spec.link_id, unreachable, reason, reason_kind(reason))
         self._written.update(signatures)
         self._written_version = version
         if refresh_all:
@@ -979,7 +987,7 @@ class LinkRuntime:
         """Shows the error on the mirror and its task; True when the mirror failed for good."""
         orders = progress.read_orders(self.factory, m.mirror_id)
         row = for_mirror_state(outcome, orders.state if orders else None)
-        if row.kind == SOURCE_UNAVAILABLE and not reason.startswith(("cannot reach", "cannot log in")):
+        if row.kind == SOURCE_UNAVAILABLE and not reason.startswith(_SOURCE_REASON_KINDS):
             reason = self._failed_login("source") or \
                 f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {reason}"
         reason = row.reason_prefix + reason
@@ -989,7 +997,10 @@ class LinkRuntime:
                 self.scheduler.remove(step)
             self._fail(m, reason)
             return True
-        if row.mirror_state is not None:
+        if row.mirror_state is not None and orders is not None and orders.state == row.mirror_state:
+            # Already there: the reason is renewed when it now says something else.
+            progress.renew_reasons(self.factory, [m.mirror_id], row.mirror_state, reason, reason_kind(reason))
+        elif row.mirror_state is not None:
             progress.compare_and_set_state(self.factory, m.mirror_id, row.mirror_from, row.mirror_state, reason)
         elif row.reason_prefix and orders is not None:
             progress.set_reason(self.factory, m.mirror_id, orders.state, reason)

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Insert, delete, select, update
+from sqlalchemy import Insert, Update, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -370,9 +370,13 @@ def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> Non
             task.update_time = now
 
 
-def mark_source_unavailable(factory: Factory, link_id: int, tasks: dict[int, str], reason: str) -> set[int]:
+def mark_source_unavailable(
+    factory: Factory, link_id: int, tasks: dict[int, str], reason: str, kind: str | None = None
+) -> set[int]:
     """Mirrors whose source cannot be reached, in one transaction: PENDING or ACTIVE
     become SOURCE_UNAVAILABLE with `reason` (compare-and-set), and their tasks ERROR.
+    Those already SOURCE_UNAVAILABLE get `reason` when theirs is of another kind
+    (see `renew_reasons`; `kind` defaults to the whole reason).
 
     `tasks` maps mirror id -> task name. Returns the ids of the mirrors moved.
     """
@@ -380,6 +384,7 @@ def mark_source_unavailable(factory: Factory, link_id: int, tasks: dict[int, str
         return set()
     now = utcnow()
     with transaction(factory) as session:
+        session.execute(_renew(tasks, "SOURCE_UNAVAILABLE", reason, kind or reason))
         moved = set(session.scalars(
             update(MirrorTopic)
             .where(MirrorTopic.id.in_(sorted(tasks)), MirrorTopic.state.in_(["PENDING", "ACTIVE"]))
@@ -392,6 +397,27 @@ def mark_source_unavailable(factory: Factory, link_id: int, tasks: dict[int, str
                 break  # the link is gone
             _show_task(task, "ERROR", reason, now)
         return moved
+
+
+def renew_reasons(factory: Factory, mirror_ids: Iterable[int], state: str, reason: str, kind: str) -> None:
+    """`reason` for the mirrors still in `state` whose reason does not start with `kind`.
+
+    A mirror that waits for its source says why, and the why can change: a
+    source that could not be reached may now refuse the login. A reason of the
+    same kind is left as it is, so a failure that repeats with other details
+    (librdkafka's texts change on every try) writes nothing.
+    """
+    with transaction(factory) as session:
+        session.execute(_renew(mirror_ids, state, reason, kind))
+
+
+def _renew(mirror_ids: Iterable[int], state: str, reason: str, kind: str) -> Update:
+    return (
+        update(MirrorTopic)
+        .where(MirrorTopic.id.in_(sorted(mirror_ids)), MirrorTopic.state == state,
+               ~MirrorTopic.reason.startswith(kind, autoescape=True))
+        .values(reason=reason)
+    )
 
 
 def _show_task(task: LinkTask, state: str, error: str | None, now: dt.datetime) -> None:
