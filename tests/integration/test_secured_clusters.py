@@ -127,6 +127,26 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
         raise AssertionError(f"{exc}; reasons shown: {sorted(set(seen))}") from None
     assert "authentication" in mirror.reason.lower(), mirror.reason
     assert wrong not in mirror.reason
+
+    # It keeps saying so while the tries go on: a refused login is not a stuck
+    # client, so the admin clients are not renewed and the refusal not forgotten.
+    errors: list[tuple[int, str]] = []
+
+    def task_error() -> pb.LinkTask | None:
+        for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
+            if task.name == f"mirrorTopics/{topic}":
+                return task
+        return None
+
+    def tried_again() -> bool:
+        task = task_error()
+        if task is not None and task.last_error and (not errors or task.last_error_time.ToNanoseconds() > errors[-1][0]):
+            errors.append((task.last_error_time.ToNanoseconds(), task.last_error))
+        return len(errors) >= 4  # past TRANSPORT_RENEW_INTERVAL, when stuck clients are renewed
+
+    wait_for("three more tries after the refused login", tried_again, timeout=120)
+    assert all(e.startswith(login_refused) for _, e in errors), errors
+    assert mirror_state(stub, name).reason.startswith(login_refused)
     assert service.process is not None and service.process.poll() is None  # the service lives on
 
     # The right password: the same mirror resumes by itself and catches up.

@@ -35,6 +35,13 @@ def test_a_transport_failure_renews_at_most_every_interval():
     assert error is not None and error.code() == KafkaError._TRANSPORT
 
 
+def test_a_transport_failure_behind_a_refused_login_keeps_the_clients():
+    exc = wrapped(raised(KafkaError._TRANSPORT))
+    assert stuck_admin_error(exc, since_renewed=3600.0, login_refused=True) is None
+    # A stale epoch is the client's own state: new clients still get past it.
+    assert stuck_admin_error(raised(KafkaError.FENCED_LEADER_EPOCH), since_renewed=0.0, login_refused=True)
+
+
 def test_other_errors_keep_the_clients():
     for exc in (raised(KafkaError.TOPIC_AUTHORIZATION_FAILED), raised(KafkaError._TIMED_OUT),
                 RuntimeError("no kafka error at all"), KafkaException("a message, not a KafkaError")):

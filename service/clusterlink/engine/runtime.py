@@ -117,17 +117,20 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
     )
 
 
-def stuck_admin_error(exc: BaseException, since_renewed: float) -> KafkaError | None:
+def stuck_admin_error(exc: BaseException, since_renewed: float, login_refused: bool = False) -> KafkaError | None:
     """The librdkafka error in `exc`'s chain that only new admin clients get past, or None:
     a stale leader epoch at once, a transport failure once TRANSPORT_RENEW_INTERVAL
-    seconds have passed since the clients were last renewed."""
+    seconds have passed since the clients were last renewed. A transport failure
+    behind which a cluster refused the login is not one: new clients would be
+    refused too, and would forget the refusal that the mirrors' reasons show."""
     cause: BaseException | None = exc
     while cause is not None:
         error = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
         if isinstance(error, KafkaError):
             if error.code() in _STALE_EPOCH:
                 return error
-            if error.code() == KafkaError._TRANSPORT and since_renewed >= TRANSPORT_RENEW_INTERVAL:
+            if error.code() == KafkaError._TRANSPORT and since_renewed >= TRANSPORT_RENEW_INTERVAL \
+                    and not login_refused:
                 return error
         cause = cause.__cause__ or cause.__context__
     return None
@@ -958,7 +961,8 @@ class LinkRuntime:
         connection after a broker froze (see TRANSPORT_RENEW_INTERVAL): only fresh
         clients get past it. Refresh-and-retry errors must never become a lasting state."""
         now = time.monotonic()
-        error = stuck_admin_error(exc, now - self._admins_renewed)
+        login_refused = bool(self._failed_login("source") or self._failed_login("destination"))
+        error = stuck_admin_error(exc, now - self._admins_renewed, login_refused)
         if error is None or self.clusters is None:
             return
         self._admins_renewed = now
