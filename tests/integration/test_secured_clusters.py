@@ -158,6 +158,41 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
     assert read_all(secure_destination.config(), topic, 1) == read_all(secure_source.config(), topic, 1)
 
 
+def test_wrong_linker_password_on_the_destination_shows_on_the_mirrors_task(
+    service: Service, secure_source: SecureCluster, secure_destination: SecureCluster
+):
+    stub = service.stub()
+    topic = unique("secure-dst-denied")
+    create_topic(secure_source.config(), topic, 1)
+    produce(secure_source.config(), topic, 10, 1)
+    wrong = "not-the-linker-password"
+    link = create_secure_link(stub, secure_source.connection("linker"),
+                              secure_destination.connection("linker", password=wrong))
+    name = create_mirror(stub, link, topic)
+
+    # The data path's own connection only times out; the service finds the
+    # refused login behind it and says so on the mirror's task.
+    refused = f"cannot log in to the destination cluster at {secure_destination.bootstrap}"
+
+    def task_error() -> str | None:
+        for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
+            if task.name == f"mirrorTopics/{topic}" and task.state == pb.LinkTask.ERROR:
+                return task.last_error
+        return None
+
+    error = wait_for("the mirror's task to report the refused login",
+                     lambda: (e := task_error()) and e.startswith(refused) and e, timeout=90)
+    assert "authentication" in error.lower() and wrong not in error, error
+    assert mirror_state(stub, name).state == pb.MirrorTopic.PENDING  # nothing written meanwhile
+
+    stub.UpdateLink(pb.UpdateLinkRequest(
+        link=pb.Link(name=f"links/{link}", destination=secure_destination.connection("linker")),
+        update_mask=field_mask_pb2.FieldMask(paths=["destination.sasl_password"])))
+    wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, secure_source.config(), topic, 1),
+             timeout=90)
+    assert read_all(secure_destination.config(), topic, 1) == read_all(secure_source.config(), topic, 1)
+
+
 def test_a_refused_delete_records_is_an_error_not_a_silent_filler(
     service: Service, secure_source: SecureCluster, secure_destination: SecureCluster
 ):

@@ -634,7 +634,8 @@ class LinkRuntime:
             try:
                 fresh = wire.init_producer_ids(self.spec.destination, len(missing), self.timeout)
             except wire.ProducerIdError as exc:
-                raise DestinationError(str(exc)) from exc
+                # A refused login only shows as a timeout there; the admin client saw it.
+                raise DestinationError(self._failed_login("destination") or str(exc)) from exc
             known.update(progress.set_mirror_producer_ids_if_absent(self.factory, dict(zip(missing, fresh))))
         return {mid: pid for mid, pid in known.items() if pid is not None}
 

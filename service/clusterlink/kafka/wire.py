@@ -221,6 +221,13 @@ def init_producer_ids(conn: Connection, count: int, timeout: float) -> list[int]
     """
     if count <= 0:
         return []
+    try:
+        return _init_producer_ids(conn, count, timeout)
+    except kerrors.KafkaError as exc:  # the connection itself: no bootstrap within the timeout
+        raise ProducerIdError(f"cannot reach the destination cluster at {conn.bootstrap_servers}: {exc}") from exc
+
+
+def _init_producer_ids(conn: Connection, count: int, timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
     out: list[int] = []
     with _one_shot(conn, timeout, client_id="clusterlink-init", receive_max_bytes=1 << 20) as (net, manager):
