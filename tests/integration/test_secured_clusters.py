@@ -33,6 +33,33 @@ from tests.integration.kafka_io import (
 pytestmark = pytest.mark.integration
 
 
+def ten_records(cluster: SecureCluster, prefix: str) -> str:
+    """A new one-partition topic on `cluster` with ten records in it."""
+    topic = unique(prefix)
+    create_topic(cluster.config(), topic, 1)
+    produce(cluster.config(), topic, 10, 1)
+    return topic
+
+
+def mirror_task(stub, link: str, topic: str) -> pb.LinkTask | None:  # type: ignore[no-untyped-def]
+    for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
+        if task.name == f"mirrorTopics/{topic}":
+            return task
+    return None
+
+
+def right_password_catches_up(stub, link: str, name: str, topic: str, side: str,  # type: ignore[no-untyped-def]
+                              source: SecureCluster, destination: SecureCluster) -> None:
+    """Gives the link the linker's right password on `side`: the mirror catches up, identical."""
+    right = (source if side == "source" else destination).connection("linker")
+    stub.UpdateLink(pb.UpdateLinkRequest(
+        link=pb.Link(name=f"links/{link}", **{side: right}),
+        update_mask=field_mask_pb2.FieldMask(paths=[f"{side}.sasl_password"])))
+    wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, source.config(), topic, 1),
+             timeout=90)
+    assert read_all(destination.config(), topic, 1) == read_all(source.config(), topic, 1)
+
+
 def create_secure_link(stub, source: pb.ClusterConnection, destination: pb.ClusterConnection,
                        config: dict[str, str] | None = None) -> str:
     link_id = unique("secure")
@@ -88,9 +115,7 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
     service: Service, secure_source: SecureCluster, secure_destination: SecureCluster
 ):
     stub = service.stub()
-    topic = unique("secure-denied")
-    create_topic(secure_source.config(), topic, 1)
-    produce(secure_source.config(), topic, 10, 1)
+    topic = ten_records(secure_source, "secure-denied")
     wrong = "not-the-linker-password"
 
     # First a source address where nothing listens: the mirror cannot reach it.
@@ -132,14 +157,8 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
     # client, so the admin clients are not renewed and the refusal not forgotten.
     errors: list[tuple[int, str]] = []
 
-    def task_error() -> pb.LinkTask | None:
-        for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
-            if task.name == f"mirrorTopics/{topic}":
-                return task
-        return None
-
     def tried_again() -> bool:
-        task = task_error()
+        task = mirror_task(stub, link, topic)
         if task is not None and task.last_error and (not errors or task.last_error_time.ToNanoseconds() > errors[-1][0]):
             errors.append((task.last_error_time.ToNanoseconds(), task.last_error))
         return len(errors) >= 4  # past TRANSPORT_RENEW_INTERVAL, when stuck clients are renewed
@@ -150,21 +169,14 @@ def test_wrong_linker_password_on_the_source_shows_on_the_mirror(
     assert service.process is not None and service.process.poll() is None  # the service lives on
 
     # The right password: the same mirror resumes by itself and catches up.
-    stub.UpdateLink(pb.UpdateLinkRequest(
-        link=pb.Link(name=f"links/{link}", source=secure_source.connection("linker")),
-        update_mask=field_mask_pb2.FieldMask(paths=["source.sasl_password"])))
-    wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, secure_source.config(), topic, 1),
-             timeout=90)
-    assert read_all(secure_destination.config(), topic, 1) == read_all(secure_source.config(), topic, 1)
+    right_password_catches_up(stub, link, name, topic, "source", secure_source, secure_destination)
 
 
 def test_wrong_linker_password_on_the_destination_shows_on_the_mirrors_task(
     service: Service, secure_source: SecureCluster, secure_destination: SecureCluster
 ):
     stub = service.stub()
-    topic = unique("secure-dst-denied")
-    create_topic(secure_source.config(), topic, 1)
-    produce(secure_source.config(), topic, 10, 1)
+    topic = ten_records(secure_source, "secure-dst-denied")
     wrong = "not-the-linker-password"
     link = create_secure_link(stub, secure_source.connection("linker"),
                               secure_destination.connection("linker", password=wrong))
@@ -175,22 +187,15 @@ def test_wrong_linker_password_on_the_destination_shows_on_the_mirrors_task(
     refused = f"cannot log in to the destination cluster at {secure_destination.bootstrap}"
 
     def task_error() -> str | None:
-        for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
-            if task.name == f"mirrorTopics/{topic}" and task.state == pb.LinkTask.ERROR:
-                return task.last_error
-        return None
+        task = mirror_task(stub, link, topic)
+        return task.last_error if task is not None and task.state == pb.LinkTask.ERROR else None
 
     error = wait_for("the mirror's task to report the refused login",
                      lambda: (e := task_error()) and e.startswith(refused) and e, timeout=90)
     assert "authentication" in error.lower() and wrong not in error, error
     assert mirror_state(stub, name).state == pb.MirrorTopic.PENDING  # nothing written meanwhile
 
-    stub.UpdateLink(pb.UpdateLinkRequest(
-        link=pb.Link(name=f"links/{link}", destination=secure_destination.connection("linker")),
-        update_mask=field_mask_pb2.FieldMask(paths=["destination.sasl_password"])))
-    wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, secure_source.config(), topic, 1),
-             timeout=90)
-    assert read_all(secure_destination.config(), topic, 1) == read_all(secure_source.config(), topic, 1)
+    right_password_catches_up(stub, link, name, topic, "destination", secure_source, secure_destination)
 
 
 def test_a_refused_delete_records_is_an_error_not_a_silent_filler(
