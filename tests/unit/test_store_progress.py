@@ -361,10 +361,13 @@ def test_a_waiting_mirrors_reason_is_renewed_only_when_it_says_something_else(fa
                             "cannot reach")
     renew_reasons(factory, [down], "SOURCE_UNAVAILABLE", "cannot reach it again", "cannot reach")
     assert reasons()[down] == unreachable
-    # The source now answers and refuses the login: the mirror says so.
+    # The source now answers and refuses the login: the mirror and its task say so.
     refused = "cannot log in to the source cluster at a:9092: SASL authentication error"
     assert mark_source_unavailable(factory, link_id, tasks, refused, "cannot log in") == set()
     assert reasons()[down] == refused
+    with factory() as session:
+        task = session.get(LinkTask, (link_id, tasks[down]))
+        assert task is not None and (task.state, task.last_error) == ("ERROR", refused)
     # One mirror, as a failed prepare renews it; only in the state it is asked for.
     renew_reasons(factory, [down], "SOURCE_UNAVAILABLE", unreachable, "cannot reach")
     renew_reasons(factory, [paused], "SOURCE_UNAVAILABLE", unreachable, "cannot reach")

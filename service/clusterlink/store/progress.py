@@ -376,7 +376,7 @@ def mark_source_unavailable(
     """Mirrors whose source cannot be reached, in one transaction: PENDING or ACTIVE
     become SOURCE_UNAVAILABLE with `reason` (compare-and-set), and their tasks ERROR.
     Those already SOURCE_UNAVAILABLE get `reason` when theirs is of another kind
-    (see `renew_reasons`; `kind` defaults to the whole reason).
+    (see `renew_reasons`; `kind` defaults to the whole reason), and their tasks too.
 
     `tasks` maps mirror id -> task name. Returns the ids of the mirrors moved.
     """
@@ -384,14 +384,15 @@ def mark_source_unavailable(
         return set()
     now = utcnow()
     with transaction(factory) as session:
-        session.execute(_renew(tasks, "SOURCE_UNAVAILABLE", reason, kind or reason))
+        renewed = set(session.scalars(
+            _renew(tasks, "SOURCE_UNAVAILABLE", reason, kind or reason).returning(MirrorTopic.id)))
         moved = set(session.scalars(
             update(MirrorTopic)
             .where(MirrorTopic.id.in_(sorted(tasks)), MirrorTopic.state.in_(["PENDING", "ACTIVE"]))
             .values(state="SOURCE_UNAVAILABLE", reason=reason, version=MirrorTopic.version + 1, update_time=now)
             .returning(MirrorTopic.id)
         ))
-        for mirror_id in sorted(moved):
+        for mirror_id in sorted(moved | renewed):
             task = _task_row(session, link_id, tasks[mirror_id])
             if task is None:
                 break  # the link is gone
