@@ -142,6 +142,14 @@ def create_mirror(stub: pb_grpc.ClusterLinkServiceStub, link_id: str, topic: str
     return mirror.name
 
 
+def mirror_task(stub: pb_grpc.ClusterLinkServiceStub, link_id: str, topic: str) -> pb.LinkTask | None:
+    """The link's task of the mirror of `topic`, as GetLink shows it (None: no such task)."""
+    for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link_id}")).status.tasks:
+        if task.name == f"mirrorTopics/{topic}":
+            return task
+    return None
+
+
 def caught_up(stub: pb_grpc.ClusterLinkServiceStub, name: str, source: Cluster, topic: str,
               partitions: int) -> pb.MirrorTopic | None:
     """The mirror when every partition's status shows lag 0 at the source's current end."""

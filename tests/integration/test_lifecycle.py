@@ -14,6 +14,7 @@ from tests.integration.kafka_io import (
     create_mirror,
     create_topic,
     end_offsets,
+    mirror_task,
     produce,
     read_all,
     unique,
@@ -27,10 +28,8 @@ def _mirror(stub, name: str) -> pb.MirrorTopic:
 
 
 def _task_state(stub, link: str, topic: str) -> int | None:
-    for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
-        if task.name == f"mirrorTopics/{topic}":
-            return task.state
-    return None
+    task = mirror_task(stub, link, topic)
+    return task.state if task is not None else None
 
 
 def _setup(service: Service, kafka_source, kafka_destination, partitions: int = 2, records: int = 400):

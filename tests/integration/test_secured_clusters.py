@@ -25,6 +25,7 @@ from tests.integration.kafka_io import (
     create_mirror,
     create_topic,
     end_offsets,
+    mirror_task,
     produce,
     read_all,
     unique,
@@ -39,13 +40,6 @@ def ten_records(cluster: SecureCluster, prefix: str) -> str:
     create_topic(cluster.config(), topic, 1)
     produce(cluster.config(), topic, 10, 1)
     return topic
-
-
-def mirror_task(stub, link: str, topic: str) -> pb.LinkTask | None:  # type: ignore[no-untyped-def]
-    for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
-        if task.name == f"mirrorTopics/{topic}":
-            return task
-    return None
 
 
 def right_password_catches_up(stub, link: str, name: str, topic: str, side: str,  # type: ignore[no-untyped-def]

@@ -333,7 +333,8 @@ def test_mark_source_unavailable_moves_pending_and_active_mirrors_and_their_task
     link_id, (pending, active, paused, failed) = add_link(
         factory, "down", states=("PENDING", "ACTIVE", "PAUSED", "FAILED"))
     tasks = {mid: f"MirrorTopic:{mid}" for mid in (pending, active, paused, failed)}
-    moved = mark_source_unavailable(factory, link_id, tasks, "cannot reach the source cluster at a:9092: timed out")
+    moved = mark_source_unavailable(factory, link_id, tasks, "cannot reach the source cluster at a:9092: timed out",
+                                    "cannot reach")
     assert moved == {pending, active}
     with factory() as session:
         rows = {m.id: (m.state, m.reason) for m in session.scalars(select(MirrorTopic))}
@@ -343,7 +344,7 @@ def test_mark_source_unavailable_moves_pending_and_active_mirrors_and_their_task
     assert task_rows == {tasks[pending]: ("ERROR", "cannot reach the source cluster at a:9092: timed out"),
                          tasks[active]: ("ERROR", "cannot reach the source cluster at a:9092: timed out")}
     # Already unavailable: nothing moves again.
-    assert mark_source_unavailable(factory, link_id, tasks, "again") == set()
+    assert mark_source_unavailable(factory, link_id, tasks, "again", "again") == set()
 
 
 def test_a_waiting_mirrors_reason_is_renewed_only_when_it_says_something_else(factory: Factory):
@@ -378,7 +379,7 @@ def test_a_waiting_mirrors_reason_is_renewed_only_when_it_says_something_else(fa
 
 
 def test_mark_source_unavailable_of_nothing_is_a_no_op(factory: Factory):
-    assert mark_source_unavailable(factory, 1, {}, "x") == set()
+    assert mark_source_unavailable(factory, 1, {}, "x", "x") == set()
 
 
 def test_set_reasons_writes_many_mirrors_in_one_commit_and_only_in_the_state_given(factory: Factory, engine: Engine):

@@ -370,13 +370,11 @@ def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> Non
             task.update_time = now
 
 
-def mark_source_unavailable(
-    factory: Factory, link_id: int, tasks: dict[int, str], reason: str, kind: str | None = None
-) -> set[int]:
+def mark_source_unavailable(factory: Factory, link_id: int, tasks: dict[int, str], reason: str, kind: str) -> set[int]:
     """Mirrors whose source cannot be reached, in one transaction: PENDING or ACTIVE
     become SOURCE_UNAVAILABLE with `reason` (compare-and-set), and their tasks ERROR.
     Those already SOURCE_UNAVAILABLE get `reason` when theirs is of another kind
-    (see `renew_reasons`; `kind` defaults to the whole reason), and their tasks too.
+    (see `renew_reasons`), and their tasks too.
 
     `tasks` maps mirror id -> task name. Returns the ids of the mirrors moved.
     """
@@ -385,7 +383,7 @@ def mark_source_unavailable(
     now = utcnow()
     with transaction(factory) as session:
         renewed = set(session.scalars(
-            _renew(tasks, "SOURCE_UNAVAILABLE", reason, kind or reason).returning(MirrorTopic.id)))
+            _renew(tasks, "SOURCE_UNAVAILABLE", reason, kind).returning(MirrorTopic.id)))
         moved = set(session.scalars(
             update(MirrorTopic)
             .where(MirrorTopic.id.in_(sorted(tasks)), MirrorTopic.state.in_(["PENDING", "ACTIVE"]))
