@@ -44,13 +44,15 @@ def ten_records(cluster: SecureCluster, prefix: str) -> str:
 
 def right_password_catches_up(stub, link: str, name: str, topic: str, side: str,  # type: ignore[no-untyped-def]
                               source: SecureCluster, destination: SecureCluster) -> None:
-    """Gives the link the linker's right password on `side`: the mirror catches up, identical."""
+    """Gives the link the linker's right password on `side`: the mirror catches up, identical,
+    and no longer says why it waited."""
     right = (source if side == "source" else destination).connection("linker")
     stub.UpdateLink(pb.UpdateLinkRequest(
         link=pb.Link(name=f"links/{link}", **{side: right}),
         update_mask=field_mask_pb2.FieldMask(paths=[f"{side}.sasl_password"])))
-    wait_for("mirror caught up with the right password", lambda: caught_up(stub, name, source.config(), topic, 1),
-             timeout=90)
+    mirror = wait_for("mirror caught up with the right password",
+                      lambda: caught_up(stub, name, source.config(), topic, 1), timeout=90)
+    assert mirror.reason == "", mirror.reason
     assert read_all(destination.config(), topic, 1) == read_all(source.config(), topic, 1)
 
 
@@ -183,7 +185,7 @@ def tries_keep_the_refused_login(stub, link: str, topic: str, login_refused: str
     assert all(e.startswith(login_refused) for _, e in errors), errors
 
 
-def test_wrong_linker_password_on_the_destination_shows_on_the_mirrors_task(
+def test_wrong_linker_password_on_the_destination_shows_on_the_mirror_and_its_task(
     service: Service, secure_source: SecureCluster, secure_destination: SecureCluster
 ):
     stub = service.stub()
@@ -204,7 +206,10 @@ def test_wrong_linker_password_on_the_destination_shows_on_the_mirrors_task(
     error = wait_for("the mirror's task to report the refused login",
                      lambda: (e := task_error()) and e.startswith(refused) and e, timeout=90)
     assert "authentication" in error.lower() and wrong not in error, error
-    assert mirror_state(stub, name).state == pb.MirrorTopic.PENDING  # nothing written meanwhile
+    # The new mirror waits in PENDING (nothing written meanwhile) and says why.
+    mirror = wait_for("the mirror to say why it waits",
+                      lambda: (m := mirror_state(stub, name)).reason.startswith("waiting: " + refused) and m)
+    assert mirror.state == pb.MirrorTopic.PENDING and wrong not in mirror.reason, mirror
 
     right_password_catches_up(stub, link, name, topic, "destination", secure_source, secure_destination)
 

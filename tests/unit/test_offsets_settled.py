@@ -12,7 +12,7 @@ from concurrent.futures import Future
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from clusterlink.engine.errors import DESTINATION, DestinationTopicNotServedError, classify
+from clusterlink.engine.errors import DESTINATION_TOPIC_NEW, DestinationTopicNotServedError, classify
 from clusterlink.kafka.admin import list_offsets_settled
 
 
@@ -93,7 +93,7 @@ def test_any_other_error_fails_the_whole_read():
 
 def test_a_mirror_waiting_for_its_topic_shows_why_and_is_retried_soon_without_a_task_error():
     outcome = classify(DestinationTopicNotServedError("destination topic 't' has partitions without a leader"))
-    assert outcome.kind == DESTINATION
+    assert outcome.kind == DESTINATION_TOPIC_NEW
     assert outcome.backoff is not None and outcome.backoff <= 1.0
     assert outcome.task_state is None and outcome.mirror_state is None
     assert outcome.reason_prefix == "waiting: "

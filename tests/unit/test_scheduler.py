@@ -15,7 +15,7 @@ import pytest
 
 from clusterlink.engine import errors
 from clusterlink.engine.errors import Outcome
-from clusterlink.engine.scheduler import MAX_BACKOFF, Scheduler
+from clusterlink.engine.scheduler import Scheduler
 from clusterlink.store import lifecycle
 
 DEADLINE = 5.0
@@ -290,17 +290,24 @@ def test_backoff_doubles_per_consecutive_failure_and_resets_after_success(rec, m
     assert [e[0] for e in rec.errors] == ["flaky"] * 4
 
 
-def test_backoff_is_capped(rec, make, monkeypatch):
-    from clusterlink.engine import scheduler as module
-
-    monkeypatch.setattr(module, "MAX_BACKOFF", 0.1)
-    s = make(classify=fixed(0.04))
+def test_backoff_is_capped_at_the_outcomes_max(rec, make):
+    s = make(classify=lambda exc: Outcome("x", 0.04, max_backoff=0.1))
     s.add("bad", rec.step("bad", fails(RuntimeError("no"))))
     s.start()
     rec.wait_for("five runs", lambda: rec.count("bad") >= 5)
     g = gaps(rec.times("bad"))
     assert g[2] >= 0.1 and g[3] >= 0.1  # 0.16 and 0.32 capped to 0.1
-    assert MAX_BACKOFF == 30.0
+    assert g[3] < 0.32
+
+
+def test_a_step_waiting_on_a_cluster_tries_again_within_seconds_not_half_a_minute():
+    """A broker back after a long outage is noticed within CLUSTER_MAX_BACKOFF."""
+    assert Outcome("x", 1.0).max_backoff == errors.MAX_BACKOFF == 30.0
+    for exc in (errors.SourceUnavailableError("x"), errors.DestinationError("x")):
+        assert errors.classify(exc).max_backoff == errors.CLUSTER_MAX_BACKOFF == 5.0
+    pending = errors.for_mirror_state(errors.classify(errors.DestinationError("x")), lifecycle.PENDING)
+    assert pending.max_backoff == errors.CLUSTER_MAX_BACKOFF
+    assert errors.classify(RuntimeError("x")).max_backoff == errors.MAX_BACKOFF
 
 
 def test_terminal_error_drops_the_step(rec, make):
@@ -428,6 +435,24 @@ def test_a_missing_source_topic_waits_only_while_pending(state, backoff, mirror_
     outcome = errors.for_mirror_state(errors.classify(errors.SourceTopicMissingError("x")), state)
     assert (outcome.backoff, outcome.mirror_state, outcome.reason_prefix) == (backoff, mirror_state, reason_prefix)
     assert outcome.task_state == "ERROR"
+
+
+@pytest.mark.parametrize("state", [lifecycle.ACTIVE, lifecycle.SOURCE_UNAVAILABLE, lifecycle.PROMOTING])
+def test_a_destination_error_says_waiting_on_a_pending_mirror_only(state):
+    """A new mirror has nothing else to show why it stays PENDING; a running one
+    keeps its reason (the error shows on its task)."""
+    outcome = errors.classify(errors.DestinationError("cannot log in to the destination cluster"))
+    pending = errors.for_mirror_state(outcome, lifecycle.PENDING)
+    assert (pending.reason_prefix, pending.mirror_state, pending.task_state, pending.backoff) == (
+        "waiting: ", None, "ERROR", 1.0)
+    assert errors.for_mirror_state(outcome, state) is outcome
+    assert outcome.reason_prefix == ""
+
+
+def test_a_destination_topic_not_served_yet_keeps_its_own_short_wait():
+    outcome = errors.classify(errors.DestinationTopicNotServedError("topic 't' has no leader yet"))
+    assert errors.for_mirror_state(outcome, lifecycle.PENDING) is outcome
+    assert (outcome.backoff, outcome.task_state, outcome.reason_prefix) == (0.5, None, "waiting: ")
 
 
 def test_other_outcomes_do_not_depend_on_the_mirror_state():

@@ -44,11 +44,18 @@ FATAL = "fatal"
 SOURCE_TOPIC_MISSING = "source_topic_missing"
 SOURCE_UNAVAILABLE = "source_unavailable"
 DESTINATION = "destination"
+DESTINATION_TOPIC_NEW = "destination_topic_new"
 OWNERSHIP_LOST = "ownership_lost"
 UNEXPECTED = "unexpected"
 
 # LinkTask.state shown for a failing step.
 TASK_ERROR = "ERROR"
+
+# The longest wait between two tries of a failing step.
+MAX_BACKOFF = 30.0
+# The same for a step waiting on a cluster (unreachable, restarting, refusing
+# the link's user): a cluster back after minutes is noticed within this.
+CLUSTER_MAX_BACKOFF = 5.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class Outcome:
     traceback: bool = False
     # Prefix for the mirror's reason text (e.g. "waiting: ").
     reason_prefix: str = ""
+    # The growing backoff stops here.
+    max_backoff: float = MAX_BACKOFF
 
     @property
     def terminal(self) -> bool:
@@ -95,11 +104,14 @@ TABLE: dict[type[BaseException], Outcome] = {
         mirror_state=lifecycle.SOURCE_UNAVAILABLE,
         mirror_from=frozenset({lifecycle.PENDING, lifecycle.ACTIVE}),
         task_state=TASK_ERROR,
+        max_backoff=CLUSTER_MAX_BACKOFF,
     ),
-    DestinationError: Outcome(DESTINATION, 1.0, task_state=TASK_ERROR),
+    # The destination has no state of its own for this: a new mirror waits in
+    # PENDING and says why (see _BY_STATE); a running one shows it on its task.
+    DestinationError: Outcome(DESTINATION, 1.0, task_state=TASK_ERROR, max_backoff=CLUSTER_MAX_BACKOFF),
     # The destination broker has not applied a topic it just created: nothing is
     # wrong, the mirror says what it waits for and is prepared again shortly.
-    DestinationTopicNotServedError: Outcome(DESTINATION, 0.5, reason_prefix="waiting: "),
+    DestinationTopicNotServedError: Outcome(DESTINATION_TOPIC_NEW, 0.5, reason_prefix="waiting: "),
     # Another serve owns the database now: write nothing more (the store
     # refuses it anyway); the process stops on its lock check.
     OwnershipLost: Outcome(OWNERSHIP_LOST, None),
@@ -109,6 +121,9 @@ TABLE: dict[type[BaseException], Outcome] = {
 # (kind, current mirror state) -> outcome, for the kinds whose meaning
 # depends on the state; any other state gets the `*` row.
 _BY_STATE: dict[tuple[str, str], Outcome] = {
+    (DESTINATION, lifecycle.PENDING): Outcome(
+        DESTINATION, 1.0, task_state=TASK_ERROR, reason_prefix="waiting: ", max_backoff=CLUSTER_MAX_BACKOFF
+    ),
     (SOURCE_TOPIC_MISSING, lifecycle.PENDING): Outcome(
         SOURCE_TOPIC_MISSING, 5.0, task_state=TASK_ERROR, reason_prefix="waiting: "
     ),
@@ -135,7 +150,9 @@ def for_mirror_state(outcome: Outcome, mirror_state: str | None) -> Outcome:
     """Refines an outcome with the mirror's current state (None: the mirror is gone).
 
     A SourceTopicMissingError leaves a PENDING mirror waiting (reason
-    "waiting: ...", retried every 5 s) and fails any other. When the refined
+    "waiting: ...", retried every 5 s) and fails any other. A DestinationError
+    gives a PENDING mirror the reason "waiting: ..." too; a running mirror
+    keeps its state and reason, the error shows on its task. When the refined
     outcome is terminal but the scheduler got a retrying one, the runtime's
     on_error removes the step (Scheduler.remove works from inside on_error).
     """

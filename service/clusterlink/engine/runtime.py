@@ -68,6 +68,9 @@ _STALE_EPOCH = frozenset({KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEA
 # clients that fail so are replaced, at most this often (a broker that is really
 # down would otherwise get new clients at every retry).
 TRANSPORT_RENEW_INTERVAL = 15.0
+# A stale leader epoch renews them at once, but at most this often: a step that
+# tries the new clients at once cannot spin on an epoch that stays stale.
+STALE_EPOCH_RENEW_INTERVAL = 1.0
 # A step with nothing to do sleeps this long unless woken (a timer, not a poll).
 IDLE = 3600.0
 # Mirror states in which a replica copies a mirror that the control replica prepared.
@@ -119,8 +122,9 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
 
 def stuck_admin_error(exc: BaseException, since_renewed: float, login_refused: bool = False) -> KafkaError | None:
     """The librdkafka error in `exc`'s chain that only new admin clients get past, or None:
-    a stale leader epoch at once, a transport failure once TRANSPORT_RENEW_INTERVAL
-    seconds have passed since the clients were last renewed. A transport failure
+    a stale leader epoch at once (unless the clients are not STALE_EPOCH_RENEW_INTERVAL
+    old), a transport failure once TRANSPORT_RENEW_INTERVAL seconds have passed since
+    the clients were last renewed. A transport failure
     behind which a cluster refused the login is not one: new clients would be
     refused too, and would forget the refusal that the mirrors' reasons show."""
     cause: BaseException | None = exc
@@ -128,7 +132,7 @@ def stuck_admin_error(exc: BaseException, since_renewed: float, login_refused: b
         error = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
         if isinstance(error, KafkaError):
             if error.code() in _STALE_EPOCH:
-                return error
+                return error if since_renewed >= STALE_EPOCH_RENEW_INTERVAL else None
             if error.code() == KafkaError._TRANSPORT and since_renewed >= TRANSPORT_RENEW_INTERVAL \
                     and not login_refused:
                 return error
@@ -739,8 +743,8 @@ class LinkRuntime:
                 # backoff of a failing step, so the partition resumes as soon
                 # as the cluster answers.
                 log.info("mirror %s/%s: resync waits: %s", self.spec.name, m.topic, exc)
-                self._renew_admins_if_stuck(exc)
-                again = min(again, 1.0)
+                # New admin clients get past a stale leader epoch: try them at once.
+                again = min(again, 0.0 if self._renew_admins_if_stuck(exc) else 1.0)
                 continue
             for p, (dst_end, segments) in points.items():
                 self.copier.resume(m.mirror_id, p, dst_end, segments)
@@ -956,16 +960,17 @@ class LinkRuntime:
         progress.compare_and_set_state(self.factory, m.mirror_id, lifecycle.RUNNING_STATES, lifecycle.FAILED, reason)
         progress.set_task(self.factory, self.spec.link_id, m.task_name, "ERROR", reason)
 
-    def _renew_admins_if_stuck(self, exc: BaseException) -> None:
+    def _renew_admins_if_stuck(self, exc: BaseException) -> bool:
         """librdkafka's admin client can keep a leader epoch from before a broker
         restart and then get FENCED_LEADER_EPOCH on every call, or stay without a
         connection after a broker froze (see TRANSPORT_RENEW_INTERVAL): only fresh
-        clients get past it. Refresh-and-retry errors must never become a lasting state."""
+        clients get past it. Refresh-and-retry errors must never become a lasting state.
+        Says whether the clients were renewed."""
         now = time.monotonic()
         login_refused = bool(self._failed_login("source") or self._failed_login("destination"))
         error = stuck_admin_error(exc, now - self._admins_renewed, login_refused)
         if error is None or self.clusters is None:
-            return
+            return False
         self._admins_renewed = now
         log.info("link %s: renewing admin clients after %s", self.spec.name, error.name())
         self.clusters = self.clusters.renewed()
@@ -974,6 +979,7 @@ class LinkRuntime:
             if self._group_sync is not None:
                 self._group_sync.src_groups.close()
             self._start_tasks()
+        return True
 
     def _on_error(self, name: str, exc: BaseException, outcome: Outcome) -> None:
         """Turns a failed step into states, reading them off the error table's row."""
@@ -995,7 +1001,8 @@ class LinkRuntime:
         if row.kind == SOURCE_UNAVAILABLE and not reason.startswith(_SOURCE_REASON_KINDS):
             reason = self._failed_login("source") or \
                 f"cannot reach the source cluster at {self.spec.source.bootstrap_servers}: {reason}"
-        reason = row.reason_prefix + reason
+        # The task shows the error itself; the prefix ("waiting: ") is for the mirror.
+        error, reason = reason, row.reason_prefix + reason
         if row.terminal:
             # The mirror's own step gives up: a person must act, and the reason says what.
             if step.startswith("prepare/"):
@@ -1010,5 +1017,5 @@ class LinkRuntime:
         elif row.reason_prefix and orders is not None:
             progress.set_reason(self.factory, m.mirror_id, orders.state, reason)
         if row.task_state is not None:
-            progress.set_task(self.factory, self.spec.link_id, m.task_name, row.task_state, reason)
+            progress.set_task(self.factory, self.spec.link_id, m.task_name, row.task_state, error)
         return False

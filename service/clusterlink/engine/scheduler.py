@@ -5,7 +5,7 @@ when it wants to run again (seconds), or None when it is done. Raising is
 the other way out: `classify` turns the exception into an Outcome (see
 engine.errors), `on_error` records it (mirror and task state), and the step
 runs again after the outcome's backoff, doubled per consecutive failure of
-that step and capped at MAX_BACKOFF, or is dropped when the outcome is
+that step and capped at the outcome's max_backoff, or is dropped when the outcome is
 terminal. Backoff belongs here, not to each step.
 
 The thread never polls: it waits on a condition until the next step is due
@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from clusterlink.engine.errors import Outcome
 
 log = logging.getLogger(__name__)
-
-MAX_BACKOFF = 30.0
 
 Step = Callable[[], "float | None"]
 
@@ -191,6 +189,6 @@ class Scheduler:
             if outcome.backoff is None:
                 del self._steps[name]
                 return
-            backoff = min(outcome.backoff * 2 ** min(entry.failures, 16), MAX_BACKOFF)
+            backoff = min(outcome.backoff * 2 ** min(entry.failures, 16), outcome.max_backoff)
             entry.failures += 1
             entry.due = time.monotonic() + (0.0 if entry.woken else backoff)
