@@ -122,11 +122,11 @@ def copier_settings(spec: LinkSpec) -> CopierSettings:
 
 def stuck_admin_error(exc: BaseException, since_renewed: float, login_refused: bool = False) -> KafkaError | None:
     """The librdkafka error in `exc`'s chain that only new admin clients get past, or None:
-    a stale leader epoch at once (unless the clients are not STALE_EPOCH_RENEW_INTERVAL
-    old), a transport failure once TRANSPORT_RENEW_INTERVAL seconds have passed since
-    the clients were last renewed. A transport failure
-    behind which a cluster refused the login is not one: new clients would be
-    refused too, and would forget the refusal that the mirrors' reasons show."""
+    a stale leader epoch at once (once the clients are STALE_EPOCH_RENEW_INTERVAL old),
+    a transport failure once TRANSPORT_RENEW_INTERVAL seconds have passed since the
+    clients were last renewed. A transport failure behind which a cluster refused the
+    login is not one: new clients would be refused too, and would forget the refusal
+    that the mirrors' reasons show."""
     cause: BaseException | None = exc
     while cause is not None:
         error = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
