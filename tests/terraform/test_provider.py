@@ -163,6 +163,30 @@ def test_create_pause_resume_promote_refuse_and_destroy_keeping_the_topic(
     assert topic_exists(kafka_destination.bootstrap, topic)
 
 
+def test_a_mirror_waiting_on_its_destination_ends_apply_with_a_warning_that_says_why(
+    terraform, terraform_service: Service, kafka_source
+):
+    """A new mirror that waits for something outside the service does not hold apply for
+    the provider's whole start timeout (10 minutes): apply ends with a warning that gives
+    the mirror's reason, and the plan stays empty while it waits."""
+    stub = terraform_service.stub()
+    link, topic = unique("tf-nodest"), unique("tf-waits")
+    create_topic(kafka_source.bootstrap, topic, 1)
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there
+    tf = terraform()
+    tf.write(link_and_mirror(terraform_service.endpoint, link, kafka_source.bootstrap, nowhere, topic))
+
+    applied = tf.apply().flat
+    reason = f"waiting: cannot reach the destination cluster at {nowhere}"
+    assert f"mirror topic {link}/{topic} is waiting" in applied and reason in applied, applied
+    waiting = mirror(stub, link, topic)
+    assert waiting is not None and waiting.state == pb.MirrorTopic.PENDING and waiting.reason.startswith(reason)
+    assert tf.resource("clusterlink_mirror_topic.orders")["observed_state"] == "PENDING"
+    assert tf.plan(detailed_exitcode=True).rc == 0
+    tf.destroy()
+    assert not link_exists(stub, link)
+
+
 def test_failover_from_a_failed_mirror_then_destroy_deletes_the_topic(
     terraform, terraform_service: Service, kafka_source, kafka_destination
 ):
