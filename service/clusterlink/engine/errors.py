@@ -15,7 +15,7 @@ reads the rest of the row to write mirror and task state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clusterlink.engine.prepare import (
     DestinationError,
@@ -121,9 +121,8 @@ TABLE: dict[type[BaseException], Outcome] = {
 # (kind, current mirror state) -> outcome, for the kinds whose meaning
 # depends on the state; any other state gets the `*` row.
 _BY_STATE: dict[tuple[str, str], Outcome] = {
-    (DESTINATION, lifecycle.PENDING): Outcome(
-        DESTINATION, 1.0, task_state=TASK_ERROR, reason_prefix="waiting: ", max_backoff=CLUSTER_MAX_BACKOFF
-    ),
+    # The DestinationError row, and the mirror says what it waits for.
+    (DESTINATION, lifecycle.PENDING): replace(TABLE[DestinationError], reason_prefix="waiting: "),
     (SOURCE_TOPIC_MISSING, lifecycle.PENDING): Outcome(
         SOURCE_TOPIC_MISSING, 5.0, task_state=TASK_ERROR, reason_prefix="waiting: "
     ),
