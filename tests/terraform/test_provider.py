@@ -24,7 +24,7 @@ from clusterlink.v1 import clusterlink_pb2 as pb
 from tests.fixtures.ports import free_port
 from tests.fixtures.service import Service, wait_for
 from tests.fixtures.tls import make_pki
-from tests.integration.kafka_io import caught_up, create_topic, produce, unique
+from tests.integration.kafka_io import caught_up, create_topic, mirror_task, produce, unique
 from tests.terraform.tfrun import PROVIDER_ADDRESS, filesystem_mirror_config, provider_block
 
 pytestmark = pytest.mark.integration
@@ -86,10 +86,8 @@ def link_exists(stub, link: str) -> bool:
 
 
 def task_state(stub, link: str, topic: str) -> int | None:
-    for task in stub.GetLink(pb.GetLinkRequest(name=f"links/{link}")).status.tasks:
-        if task.name == f"mirrorTopics/{topic}":
-            return task.state
-    return None
+    task = mirror_task(stub, link, topic)
+    return task.state if task is not None else None
 
 
 def topic_exists(bootstrap: str, topic: str) -> bool:
