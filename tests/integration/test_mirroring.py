@@ -181,3 +181,30 @@ def test_partitions_added_to_the_source_are_mirrored(service: Service, kafka_sou
     mirror = wait_for("four partitions caught up", lambda: caught_up(stub, name, kafka_source.bootstrap, topic, 4))
     assert [p.partition for p in mirror.partitions] == [0, 1, 2, 3]
     assert read_all(kafka_destination.bootstrap, topic, 4) == read_all(kafka_source.bootstrap, topic, 4)
+
+
+def test_a_second_mirror_of_a_source_topic_in_one_link_catches_up_while_the_first_is_live(
+    service: Service, kafka_source, kafka_destination
+):
+    # One fetch can name a source partition once: the two mirrors of it take turns, the
+    # one further behind first. Before, the first mirror held the partition for as long
+    # as it ran, and a second one created after it had caught up never got a record.
+    stub = service.stub()
+    topic = unique("shared")
+    create_topic(kafka_source.bootstrap, topic, 2)
+    produce(kafka_source.bootstrap, topic, 400, 2)
+    link = create_link(stub, kafka_source.bootstrap, kafka_destination.bootstrap)
+    first = create_mirror(stub, link, topic)
+    wait_for("first mirror caught up", lambda: caught_up(stub, first, kafka_source.bootstrap, topic, 2))
+
+    copy = f"{topic}-copy"
+    second = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+        parent=f"links/{link}", mirror_topic_id=copy, mirror_topic=pb.MirrorTopic(source_topic=topic))).name
+    produce(kafka_source.bootstrap, topic, 200, 2, start=400)
+    wait_for("second mirror caught up", lambda: caught_up(stub, second, kafka_source.bootstrap, topic, 2))
+    wait_for("first mirror caught up again", lambda: caught_up(stub, first, kafka_source.bootstrap, topic, 2))
+
+    source = read_all(kafka_source.bootstrap, topic, 2)
+    assert len(source) == 600
+    assert read_all(kafka_destination.bootstrap, copy, 2) == source
+    assert read_all(kafka_destination.bootstrap, topic, 2) == source

@@ -433,9 +433,11 @@ class Copier:
                 if leader is None or leader < 0:
                     walk.missing = True
                     continue
-                # A source partition mirrored twice in one link goes in turns.
+                # A fetch names a source partition once: when a link mirrors it twice,
+                # the mirror further behind fetches first, so neither waits for ever.
                 wanted = walk.wanted.setdefault(leader, {})
-                if (route.source_topic, p) not in wanted:
+                held = wanted.get((route.source_topic, p))
+                if held is None or st.next_src < held.next_src:
                     wanted[(route.source_topic, p)] = st
         for node, wanted in walk.wanted.items():
             walk.offsets[node] = {key: st.next_src for key, st in wanted.items()}
