@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from clusterlink.engine.errors import DESTINATION_TOPIC_NEW, DestinationTopicNotServedError, classify
-from clusterlink.kafka.admin import list_offsets_settled
+from clusterlink.kafka.admin import list_offsets_settled, retry_pause
 
 
 class _Offset:
@@ -111,3 +111,9 @@ def test_a_retriable_error_that_lasts_past_the_timeout_raises():
     admin = _Admin(b_from=1_000, error=KafkaError._TRANSPORT)
     with pytest.raises(KafkaException):
         list_offsets_settled(admin, {"a": [0], "b": [0]}, "latest", 0.3, wait=0.0)
+
+
+def test_a_topic_just_created_is_asked_for_again_after_short_pauses_first():
+    # A broker serves a new topic tens of milliseconds after CreateTopics answered;
+    # waiting 0.1 s from the first "not yet" on held every new mirror that long.
+    assert [retry_pause(t) for t in range(1, 7)] == [0.0125, 0.025, 0.05, 0.1, 0.1, 0.1]

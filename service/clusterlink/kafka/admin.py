@@ -182,6 +182,12 @@ def create_topics_many(
     return out
 
 
+def retry_pause(tries: int) -> float:
+    """Seconds before asking again after `tries` answers of "not yet": a broker serves a
+    topic some tens of milliseconds after it was created, so the first pauses are short."""
+    return min(0.1, 0.0125 * 2 ** (tries - 1))
+
+
 def list_offsets_settled(
     admin: AdminClient, partitions: dict[str, list[int]], which: str, timeout: float, wait: float
 ) -> tuple[dict[str, dict[int, int]], dict[str, KafkaError]]:
@@ -200,7 +206,9 @@ def list_offsets_settled(
     out: dict[str, dict[int, int]] = {}
     left_out: dict[str, KafkaError] = {}
     pending = dict(partitions)
+    tries = 0
     while pending:
+        tries += 1
         request = {TopicPartition(t, p): spec for t, parts in pending.items() for p in parts}
         futures = admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout)
         found: dict[str, dict[int, int]] = {t: {} for t in pending}
@@ -223,7 +231,7 @@ def list_offsets_settled(
             left_out.update({t: e for t, e in unsettled.items() if t not in again})
         pending = {t: pending[t] for t in (again if waited else again | set(unsettled))}
         if pending:
-            time.sleep(0.1)  # bounded by `wait` (no leader yet) or `timeout` (anything retriable)
+            time.sleep(retry_pause(tries))  # bounded by `wait` (no leader yet) or `timeout` (anything retriable)
             stale = [t for t in pending if t in unsettled and unsettled[t].code() == KafkaError._NOENT]
             if stale and time.monotonic() - asked_at >= STALE_METADATA_REFRESH_S:
                 _refresh_metadata(admin, stale, timeout)

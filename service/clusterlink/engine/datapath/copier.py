@@ -47,6 +47,26 @@ log = logging.getLogger(__name__)
 # A batch at least this large may go through any destination connection
 # (see lane_for); smaller ones share the first.
 LANE_SPREAD_BYTES = 64 * 1024
+# After a route is added, the next fetch from each source node asks for this much,
+# the ones after it for fetch_max_bytes: a new mirror's first batches go out after
+# a small answer, not after a full one (tens of MiB to receive, decode and rewrite
+# before the first Produce), and the full fetch arrives while they are in flight.
+FIRST_FETCH_BYTES = 1 << 20
+# The least one partition may take of a fetch smaller than fetch_max_bytes.
+MIN_PARTITION_SHARE = 64 * 1024
+
+
+def fetch_limits(budget: int, partitions: int, fetch_max: int, partition_max: int) -> tuple[int, int]:
+    """(max bytes, partition max bytes) of a fetch from one node for `partitions` partitions.
+
+    Below fetch_max, `budget` is shared out evenly, so every partition of a new
+    mirror starts at once rather than the first one taking it all. At full size
+    the link's own limits apply as they are.
+    """
+    if budget >= fetch_max:
+        return fetch_max, partition_max
+    share = max(budget // max(partitions, 1), MIN_PARTITION_SHARE)
+    return budget, min(partition_max, share)
 
 
 def lane_for(inflight_lane: int | None, batch_bytes: int, spread: int, lanes: int) -> int:
@@ -172,6 +192,7 @@ class Copier:
         self._stopping: list[tuple[Route, Callable[[Route], None]]] = []
         self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
         self._asked_offsets: dict[int, dict[tuple[str, int], int]] = {}  # source node -> last request's offsets
+        self._full_fetch: set[int] = set()  # source nodes fetched from since the last route was added
         # The last walk over every partition: what to fetch from which source
         # node. Kept while nothing it depends on changed, so an idle link does
         # not walk thousands of partitions on every fetch answer; dropped by
@@ -355,6 +376,7 @@ class Copier:
     def _add(self, route: Route) -> None:
         self._routes[route.mirror_id] = route
         self._restart_sessions()
+        self._full_fetch.clear()
         for topic in (route.source_topic,):
             self._src.cluster.add_topic(topic)
         self._dst.cluster.add_topic(route.topic)
@@ -402,18 +424,21 @@ class Copier:
                 continue
             session = self._sessions.setdefault(node, FetchSessionHandler(node))
             offsets = walk.offsets[node]
+            budget = self.settings.fetch_max_bytes if node in self._full_fetch else FIRST_FETCH_BYTES
+            self._full_fetch.add(node)
+            max_bytes, partition_max = fetch_limits(budget, len(offsets), self.settings.fetch_max_bytes,
+                                                    self.settings.partition_max_bytes)
             if not session.next_metadata.is_full and self._asked_offsets.get(node) == offsets:
                 # Nothing moved since the last request of this session (an idle
                 # link): the request names no partition at all.
                 data = FetchRequestData(None, None, session.next_metadata)
             else:
                 data = session.build_next({
-                    TopicPartition(topic, p): wire.fetch_partition(p, offset, self.settings.partition_max_bytes)
+                    TopicPartition(topic, p): wire.fetch_partition(p, offset, partition_max)
                     for (topic, p), offset in offsets.items()
                 })
             self._asked_offsets[node] = offsets
-            req = wire.session_fetch_request(data, max_wait_ms=self.settings.fetch_max_wait_ms,
-                                             max_bytes=self.settings.fetch_max_bytes)
+            req = wire.session_fetch_request(data, max_wait_ms=self.settings.fetch_max_wait_ms, max_bytes=max_bytes)
             self._fetching.add(node)
             asked = walk.asked[node]
             future = self._src.send(req, node_id=node)
