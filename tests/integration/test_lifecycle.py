@@ -173,3 +173,44 @@ def test_a_source_topic_deleted_under_a_running_mirror_fails_it(service: Service
     assert topic in failed.reason
     # What was mirrored stays on the destination.
     assert end_offsets(kafka_destination.bootstrap, topic, 1)[0][1] == 10
+
+
+def test_a_destination_topic_deleted_under_a_running_mirror_fails_it(service: Service, kafka_source,
+                                                                     kafka_destination):
+    from confluent_kafka.admin import AdminClient
+
+    stub, link, topic, name = _setup(service, kafka_source, kafka_destination, partitions=2, records=100)
+    admin = AdminClient({"bootstrap.servers": kafka_destination.bootstrap})
+    admin.delete_topics([topic])[topic].result(30)
+    produce(kafka_source.bootstrap, topic, 50, 2, start=100)
+    failed = wait_for("FAILED", lambda: (m := _mirror(stub, name)).state == pb.MirrorTopic.FAILED and m, timeout=90)
+    assert f"destination topic {topic!r} was deleted" in failed.reason
+    assert "create it again" in failed.reason
+    # Nothing brought the topic back (no auto-creation by the link's metadata requests).
+    assert topic not in admin.list_topics(timeout=30).topics
+
+
+def test_a_destination_topic_created_again_under_a_running_mirror_fails_it(service: Service, kafka_source,
+                                                                          kafka_destination):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    stub, link, topic, name = _setup(service, kafka_source, kafka_destination, partitions=1, records=100)
+    admin = AdminClient({"bootstrap.servers": kafka_destination.bootstrap})
+    admin.delete_topics([topic])[topic].result(30)
+    # Created again at once, before the link's next look at the destination's topics.
+    wait_for("the topic created again", lambda: _created(admin, NewTopic(topic, 1, 1)), timeout=30)
+    failed = wait_for("FAILED", lambda: (m := _mirror(stub, name)).state == pb.MirrorTopic.FAILED and m, timeout=90)
+    assert f"destination topic {topic!r} was deleted and created again" in failed.reason
+
+
+def _created(admin, new_topic) -> bool:  # type: ignore[no-untyped-def]
+    """True once `new_topic` was created; False while the old one's deletion is still under way."""
+    from confluent_kafka import KafkaException
+
+    try:
+        admin.create_topics([new_topic])[new_topic.topic].result(30)
+    except KafkaException as exc:
+        if exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
+            return False
+        raise
+    return True

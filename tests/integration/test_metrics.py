@@ -41,3 +41,8 @@ def test_metrics_export_links_states_counts_and_lag(service: Service, kafka_sour
     assert f'clusterlink_mirrored_bytes_total{{link="{link}",mirror_topic="{topic}",replica="{replica}"}}' in text
     assert f'clusterlink_replica_partitions{{link="{link}"}} 2.0' in text
     assert f'clusterlink_replica_control{{link="{link}"}} 1.0' in text
+    # The data path's metadata answers, per cluster (labels in the exporter's sorted order).
+    for cluster in ("source", "destination"):
+        asked = re.search(rf'clusterlink_metadata_answers_total{{cluster="{cluster}",link="{link}",'
+                          rf'replica="{replica}"}} (\S+)', text)
+        assert asked and float(asked.group(1)) >= 1

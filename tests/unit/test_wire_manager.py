@@ -22,3 +22,22 @@ def test_metadata_requests_never_create_a_missing_topic():
         manager.close()
     finally:
         net.close()
+
+
+def test_metadata_requests_stop_naming_a_topic_no_route_uses():
+    # kafka-python asks again every 0.1 s while a topic it tracks is unknown, and its
+    # own set_topics never shrinks the set: a removed mirror's deleted topic would
+    # keep the link's connection asking for it.
+    net = NetworkSelector()
+    try:
+        manager = wire.new_manager(net, Connection("127.0.0.1:1"), request_timeout_ms=1000, max_in_flight=1,
+                                   receive_max_bytes=1 << 20, client_id="t")
+        for topic in ("kept", "gone"):
+            manager.cluster.add_topic(topic)
+        wire.track_only(manager.cluster, {"kept"})
+        assert [t.name for t in manager.cluster.metadata_request().topics] == ["kept"]
+        wire.track_only(manager.cluster, set())
+        assert manager.cluster.metadata_request().topics == []  # no topics, not all of them
+        manager.close()
+    finally:
+        net.close()

@@ -183,6 +183,10 @@ class LinkRuntime:
         self.config_keys = topic_configs.synced_keys(
             topic_configs.parse_keys(spec.config.get("topic.config.sync.include", "")),
             topic_configs.parse_keys(spec.config.get("topic.config.sync.exclude", "")))
+        # The topology step's view of the destination topics: mirror id -> topic id,
+        # and the mirrors whose destination topic its last look did not find.
+        self._dst_topic_ids: dict[int, str] = {}
+        self._dst_missing: set[int] = set()
         # mirror id -> (records, bytes, fenced writes) counter increments
         self._counters: dict[int, tuple[Callable[[float], None], ...]] = {}
 
@@ -286,7 +290,7 @@ class LinkRuntime:
         self.clusters = mirror_steps.Clusters.connect(spec.source, spec.destination, self.timeout)
         copier = Copier(spec.name, spec.source, spec.destination, copier_settings(spec),
                         self._store_segments, self._on_resync, self._on_acked, self._on_fenced,
-                        self.ownership.may_write)
+                        self.ownership.may_write, self._on_metadata)
         if self._stopping:
             return None
         copier.start()
@@ -626,6 +630,7 @@ class LinkRuntime:
         self._prepare_waits(waiting)
         if started:
             self.scheduler.add("ownership", self._ownership_step, 0.2)  # partitions assigned meanwhile
+            self._note_destination_topic_ids([self.mirrors[mid] for mid in started if mid in self.mirrors])
         progress.mark_mirroring(self.factory, self.spec.link_id,
                                 {mid: self.mirrors[mid].task_name for mid in started if mid in self.mirrors})
         return 0.0 if self._to_prepare else IDLE
@@ -760,7 +765,7 @@ class LinkRuntime:
         except KafkaException:
             return TOPOLOGY_INTERVAL  # the status step reports an unreachable source
         routes = self.copier.routes()
-        for mirror_id, route in routes.items():
+        for mirror_id, route in list(routes.items()):
             m = self.mirrors.get(mirror_id)
             if m is None:
                 continue
@@ -769,13 +774,62 @@ class LinkRuntime:
                 self._fail(m, str(SourceTopicMissingError(
                     f"source topic {route.source_topic!r} was deleted on the source cluster; the mirrored "
                     "records stay on the destination. Fail over or delete this mirror topic")))
+                del routes[mirror_id]
                 continue
             if len(info.partitions) > route.partition_count:
                 log.info("mirror %s/%s: source topic grew from %d to %d partitions; adding them",
                          self.spec.name, m.topic, route.partition_count, len(info.partitions))
                 self.copier.remove(mirror_id)
                 self._enqueue_prepare(m)
+        self._check_destination_topics(routes)
         return TOPOLOGY_INTERVAL
+
+    def _note_destination_topic_ids(self, mirrors: list[mirror_steps.MirrorSpec]) -> None:
+        """The topic ids of just prepared destination topics, known before their mirrors are
+        ACTIVE: a topic created again under the same name later shows as a new id. The data
+        path copies meanwhile. Unanswered, the topology step notes them at its next look."""
+        assert self.clusters is not None
+        try:
+            ids = kadmin.topic_ids_many(self.clusters.dst_admin, {m.topic for m in mirrors}, self.timeout)
+        except KafkaException:
+            return
+        for m in mirrors:
+            if (topic_id := ids.get(m.topic)) is not None:
+                self._dst_topic_ids[m.mirror_id] = topic_id
+
+    def _check_destination_topics(self, routes: dict[int, Route]) -> None:
+        """A destination topic deleted outside ClusterLink fails its mirror: its writes
+        would wait for a topic that is gone, with the mirror ACTIVE and silent. So does
+        one deleted and created again (a new topic id): its offsets are not the source's."""
+        assert self.clusters is not None
+        try:
+            ids = kadmin.topic_ids_many(self.clusters.dst_admin, {r.topic for r in routes.values()}, self.timeout)
+        except KafkaException:
+            return  # the destination's errors reach the status through the data path
+        known = self._dst_topic_ids
+        for gone in known.keys() - self.mirrors.keys():
+            del known[gone]
+        missing, self._dst_missing = self._dst_missing, set()
+        for mirror_id, route in routes.items():
+            m = self.mirrors.get(mirror_id)
+            topic_id = ids.get(route.topic)
+            if m is None:
+                continue
+            if topic_id is None:
+                # Asked twice, TOPOLOGY_INTERVAL apart: a broker's metadata may lag a creation.
+                if mirror_id in missing:
+                    self._fail(m, f"destination topic {route.topic!r} was deleted on the destination cluster, "
+                                  "not through ClusterLink, and the records mirrored into it with it. Delete this "
+                                  "mirror topic and create it again to mirror the source topic from its start")
+                else:
+                    self._dst_missing.add(mirror_id)
+            elif known.get(mirror_id, topic_id) != topic_id:
+                self._fail(m, f"destination topic {route.topic!r} was deleted and created again on the "
+                              "destination cluster, not through ClusterLink; its offsets are no longer the "
+                              "source's. Delete this mirror topic (and the destination topic) and create it "
+                              "again to mirror the source topic from its start")
+            else:
+                known[mirror_id] = topic_id
 
     def _status_step(self) -> float | None:
         """Writes the status of every mirror of the link in one transaction, and moves states."""
@@ -944,6 +998,9 @@ class LinkRuntime:
         counters = self._counters.get(mirror_id)
         if counters is not None:
             counters[2](1)
+
+    def _on_metadata(self, cluster: str) -> None:
+        self.metrics.metadata.labels(self.spec.name, cluster).inc()
 
     def _on_acked(self, mirror_id: int, records: int, size: int) -> None:
         counters = self._counters.get(mirror_id)

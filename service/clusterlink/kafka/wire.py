@@ -128,6 +128,17 @@ def new_manager(net: NetworkSelector, conn: Connection, **settings: Any) -> Kafk
     return manager
 
 
+def track_only(cluster: Any, topics: Collection[str]) -> None:
+    """Metadata requests of `cluster` name only `topics` from now on.
+
+    kafka-python only ever grows the set (its set_topics returns early when
+    given a subset), and it asks again every retry backoff (0.1 s) while a
+    tracked topic is unknown: a deleted topic of a removed mirror would keep
+    the link's connection asking ten times a second for as long as it runs.
+    """
+    cluster._topics = set(topics)  # noqa: SLF001 - no public way to shrink the set
+
+
 def fetch_partition(partition: int, offset: int, partition_max_bytes: int) -> Any:
     # Leader epoch -1: no fencing on the read side, so a leader change never
     # leaves a partition stuck on a stale epoch.

@@ -45,6 +45,7 @@ class Metrics:
     task_runs: Counter      # link sync task runs, by outcome (ok, error)
     synced_groups: Gauge    # consumer groups the last offset sync wrote or kept in sync
     managed_acls: Gauge     # ACLs the link's ACL sync created on the destination
+    metadata: Counter       # metadata answers a link's data path received, per cluster
 
 
 class StoreCollector(Collector):
@@ -187,13 +188,22 @@ def build_metrics(factory: sessionmaker[Session], replica_id: str = "",
         ["link"],
         registry=registry,
     )
+    metadata = Counter(
+        "clusterlink_metadata_answers",
+        "Metadata answers a link's data path received, per cluster (source, destination). It asks "
+        "when it starts a mirror, when a leader moved or a request failed, and every 60 s; a count "
+        "that keeps climbing on a steady link means it keeps asking (leaders that keep moving).",
+        ["link", "cluster"],
+        registry=registry,
+    )
     if registry is not outer:
         outer.register(ReplicaLabelled(registry, replica_id))
     outer.register(StoreCollector(factory))
     if owned is not None:
         outer.register(OwnedCollector(owned))
     return Metrics(registry=outer, records=records, bytes=mirrored_bytes, fenced=fenced,
-                   task_runs=task_runs, synced_groups=synced_groups, managed_acls=managed_acls)
+                   task_runs=task_runs, synced_groups=synced_groups, managed_acls=managed_acls,
+                   metadata=metadata)
 
 
 def forget_link_tasks(metrics: Metrics, link: str) -> None:

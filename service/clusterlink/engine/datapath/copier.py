@@ -164,7 +164,8 @@ class Copier:
     def __init__(self, name: str, source: Connection, destination: Connection,
                  settings: CopierSettings, store_segments: Callable[[SegmentBatch], None],
                  on_resync: Callable[[int, int], None], on_acked: Callable[[int, int, int], None],
-                 on_fenced: Callable[[int], None], may_write: Callable[[], bool] = lambda: True):
+                 on_fenced: Callable[[int], None], may_write: Callable[[], bool] = lambda: True,
+                 on_metadata: Callable[[str], None] = lambda _cluster: None):
         self.name = name
         # False while this replica cannot prove it owns its partitions (a frozen
         # process that just woke): nothing is sent until it can.
@@ -175,6 +176,7 @@ class Copier:
         self._on_resync = on_resync
         self._on_acked = on_acked
         self._on_fenced = on_fenced
+        self._on_metadata = on_metadata  # called with "source" or "destination" per metadata answer
         self._source, self._destination = source, destination
         self._net: NetworkSelector | None = None
         self._routes: dict[int, Route] = {}
@@ -244,12 +246,12 @@ class Copier:
         (`on_stopped(None)` at once when it was not copied here at all)."""
         def apply() -> None:
             route = self._routes.pop(mirror_id, None)
-            if on_stopped is None:
-                return
-            if route is None:
-                on_stopped(None)
-            else:
-                self._stopping.append((route, on_stopped))
+            if on_stopped is not None:
+                if route is None:
+                    on_stopped(None)
+                else:
+                    self._stopping.append((route, on_stopped))
+            self._track_used_topics()
         self._send(apply)
 
     def resume(self, mirror_id: int, partition: int, dst_end: int, segments: list[Segment]) -> None:
@@ -324,6 +326,8 @@ class Copier:
             self._src.cluster.add_listener(lambda _cluster: self._invalidate())
             self._src.cluster.add_listener(self._src_leaders.answered)
             self._dst.cluster.add_listener(self._dst_leaders.answered)
+            self._src.cluster.add_listener(lambda _cluster: self._on_metadata("source"))
+            self._dst.cluster.add_listener(lambda _cluster: self._on_metadata("destination"))
             self._src.cluster.start_refresh_loop()
             self._dst.cluster.start_refresh_loop()
             while not self._stop.is_set():
@@ -361,6 +365,8 @@ class Copier:
                 callback(route)
             except Exception:  # noqa: BLE001 - a callback never stops the data path
                 log.exception("link %s: reporting mirror %s stopped failed", self.name, route.mirror_id)
+        if settled:
+            self._track_used_topics()
 
     def _poll_timeout_ms(self) -> int:
         if self._inbox or self._events:
@@ -380,6 +386,14 @@ class Copier:
         for topic in (route.source_topic,):
             self._src.cluster.add_topic(topic)
         self._dst.cluster.add_topic(route.topic)
+
+    def _track_used_topics(self) -> None:
+        """Metadata is asked only for the topics of routes that run or still drain
+        writes: a removed mirror's topic may be deleted next, and kafka-python asks
+        again every 0.1 s while a topic it tracks is unknown."""
+        routes = [*self._routes.values(), *(route for route, _ in self._stopping)]
+        wire.track_only(self._src.cluster, {r.source_topic for r in routes})
+        wire.track_only(self._dst.cluster, {r.topic for r in routes})
 
     def _restart_sessions(self) -> None:
         """The next fetches are full ones: every partition's state comes back, also
