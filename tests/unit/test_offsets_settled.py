@@ -117,3 +117,13 @@ def test_a_topic_just_created_is_asked_for_again_after_short_pauses_first():
     # A broker serves a new topic tens of milliseconds after CreateTopics answered;
     # waiting 0.1 s from the first "not yet" on held every new mirror that long.
     assert [retry_pause(t) for t in range(1, 7)] == [0.0125, 0.025, 0.05, 0.1, 0.1, 0.1]
+
+
+def test_reading_offsets_of_a_topic_without_a_leader_yet_asks_again_after_short_pauses(monkeypatch):
+    from clusterlink.kafka import admin as kadmin
+
+    pauses: list[float] = []
+    monkeypatch.setattr(kadmin.time, "sleep", pauses.append)
+    admin = _Admin(b_from=4)
+    assert kadmin.list_offsets_many(admin, {"b": [0, 1]}, "latest", 5.0) == {"b": {0: 0, 1: 10}}
+    assert pauses == [retry_pause(1), retry_pause(2), retry_pause(3)] == [0.0125, 0.025, 0.05]

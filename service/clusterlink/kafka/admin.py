@@ -97,7 +97,9 @@ def list_offsets_many(
     if not request:
         return {}
     deadline = time.monotonic() + timeout
+    tries = 0
     while True:
+        tries += 1
         isolation = IsolationLevel.READ_UNCOMMITTED if which == "high" else IsolationLevel.READ_COMMITTED
         futures = admin.list_offsets(request, isolation_level=isolation, request_timeout=timeout)
         try:
@@ -110,7 +112,7 @@ def list_offsets_many(
             retriable = err.code() in _LEADER_NOT_READY or _ask_again(err)
             if not retriable or time.monotonic() > deadline:
                 raise
-            time.sleep(0.1)  # topics created a moment ago have no leader yet
+            time.sleep(retry_pause(tries))  # topics created a moment ago have no leader yet
 
 
 def topic_ids_many(admin: AdminClient, topics: set[str], timeout: float) -> dict[str, str | None]:
