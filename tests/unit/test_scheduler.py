@@ -125,25 +125,6 @@ def test_an_urgent_step_runs_before_the_other_due_steps_but_not_before_it_is_due
     assert rec.order() == ["urgent", "first due", "second due", "urgent later"]
 
 
-def test_an_urgent_step_not_due_yet_does_not_hold_back_a_step_due_sooner(rec, make):
-    s = make()
-    s.add("urgent", rec.step("urgent"), delay=60, urgent=True)
-    s.add("soon", rec.step("soon"), delay=0.05)
-    s.start()
-    rec.wait_for("the step due sooner", lambda: rec.count("soon") == 1)
-    assert rec.count("urgent") == 0
-
-
-def test_an_urgent_step_due_again_and_again_lets_the_other_due_steps_run_in_turn(rec, make):
-    s = make()
-    s.add("urgent", rec.step("urgent", lambda n: 0.0 if n < 5 else None), urgent=True)
-    s.add("a", rec.step("a"))
-    s.add("b", rec.step("b"))
-    s.start()
-    rec.wait_for("all steps", lambda: len(rec.calls) == 8)
-    assert rec.order() == ["urgent", "a", "urgent", "b", "urgent", "urgent", "urgent", "urgent"]
-
-
 def test_returned_delay_reschedules_and_none_drops(rec, make):
     s = make()
     s.add("again", rec.step("again", lambda n: 0.01 if n < 4 else None))

@@ -55,7 +55,6 @@ class Scheduler:
         self._cond = threading.Condition()
         self._steps: dict[str, _Entry] = {}
         self._running: tuple[str, _Entry] | None = None
-        self._last: _Entry | None = None  # the step that ran last
         self._seq = itertools.count()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -141,25 +140,15 @@ class Scheduler:
             while not self._stop:
                 now = time.monotonic()
                 if self._steps:
-                    name, entry = self._pick(now)
+                    name, entry = min(self._steps.items(),
+                                      key=lambda item: (item[1].due > now, not item[1].urgent, item[1].due, item[1].seq))
                     if entry.due <= now:
                         self._running = (name, entry)
-                        self._last = entry
                         return name, entry
                     self._cond.wait(entry.due - now)
                 else:
                     self._cond.wait()
             return None
-
-    def _pick(self, now: float) -> tuple[str, _Entry]:
-        """The step to run now, or else the one due first. Among due steps an urgent
-        one goes first, unless it ran last: one woken again and again never starves
-        the others. Urgency never counts before a step is due."""
-        due = [item for item in self._steps.items() if item[1].due <= now]
-        if not due:
-            return min(self._steps.items(), key=lambda item: (item[1].due, item[1].seq))
-        last = self._last
-        return min(due, key=lambda item: (not item[1].urgent or item[1] is last, item[1].due, item[1].seq))
 
     def _run_step(self, name: str, entry: _Entry) -> None:
         try:
