@@ -114,17 +114,6 @@ def test_steps_run_in_due_order(rec, make):
     assert rec.order() == ["now", "a", "b", "c"]
 
 
-def test_an_urgent_step_runs_before_the_other_due_steps_but_not_before_it_is_due(rec, make):
-    s = make()
-    s.add("first due", rec.step("first due"))
-    s.add("second due", rec.step("second due"))
-    s.add("urgent", rec.step("urgent"), urgent=True)
-    s.add("urgent later", rec.step("urgent later"), delay=0.1, urgent=True)
-    s.start()
-    rec.wait_for("all steps", lambda: len(rec.calls) == 4)
-    assert rec.order() == ["urgent", "first due", "second due", "urgent later"]
-
-
 def test_returned_delay_reschedules_and_none_drops(rec, make):
     s = make()
     s.add("again", rec.step("again", lambda n: 0.01 if n < 4 else None))

@@ -87,7 +87,7 @@ _SOURCE_REASON_KINDS = ("cannot log in", "cannot reach")
 # A membership problem shown on the link is written again after this long at most.
 PROBLEM_REFRESH = 30.0
 # Steps only the replica that runs the link's control work schedules.
-_CONTROL_STEPS = frozenset({"prepare", "topology", "tasks", group_offsets.TASK_NAME, new_topics.TASK_NAME,
+_CONTROL_STEPS = frozenset({"prepare", "topology", group_offsets.TASK_NAME, new_topics.TASK_NAME,
                             config_sync.TASK_NAME, acl_sync.TASK_NAME})
 
 
@@ -362,7 +362,7 @@ class LinkRuntime:
             for m in waiting:
                 self._enqueue_prepare(m)
             self.scheduler.add("topology", self._topology_step)
-            self.scheduler.add("tasks", self._start_tasks_step)  # after the prepare step
+            self._start_tasks()
         except Exception:
             with self._lock:
                 self._control = False  # the next ownership step tries it all again
@@ -424,10 +424,6 @@ class LinkRuntime:
         if not all(ids):
             return SYNC_RETRY
         progress.set_cluster_ids(self.factory, self.spec.link_id, source=ids[0], destination=ids[1])
-        return None
-
-    def _start_tasks_step(self) -> float | None:
-        self._start_tasks()
         return None
 
     def _start_tasks(self) -> None:
@@ -727,8 +723,7 @@ class LinkRuntime:
         if "prepare" in self.scheduler.names():
             self.scheduler.wake("prepare")
         else:
-            # Before the other due steps: a new mirror's first records wait for it.
-            self.scheduler.add("prepare", self._prepare_step, urgent=True)
+            self.scheduler.add("prepare", self._prepare_step)
 
     def _resync_step(self) -> float | None:
         """Partitions that stopped start again from the destination's end offset."""

@@ -37,7 +37,6 @@ class _Entry:
     seq: int
     failures: int = 0  # consecutive failures, for the backoff
     woken: bool = False  # wake() while it was running: run again at once
-    urgent: bool = False  # runs before the other steps that are due
 
 
 class Scheduler:
@@ -68,11 +67,10 @@ class Scheduler:
             self._thread = threading.Thread(target=self._run, name=f"scheduler-{self.name}", daemon=True)
         self._thread.start()
 
-    def add(self, name: str, step: Step, delay: float = 0.0, *, urgent: bool = False) -> None:
-        """Runs `step` after `delay` seconds; replaces a step of the same name. An urgent
-        step, once due, runs before every other due step (work a user waits for)."""
+    def add(self, name: str, step: Step, delay: float = 0.0) -> None:
+        """Runs `step` after `delay` seconds; replaces a step of the same name."""
         with self._cond:
-            self._steps[name] = _Entry(step, time.monotonic() + delay, next(self._seq), urgent=urgent)
+            self._steps[name] = _Entry(step, time.monotonic() + delay, next(self._seq))
             self._cond.notify()
 
     def remove(self, name: str) -> bool:
@@ -140,8 +138,7 @@ class Scheduler:
             while not self._stop:
                 now = time.monotonic()
                 if self._steps:
-                    name, entry = min(self._steps.items(),
-                                      key=lambda item: (item[1].due > now, not item[1].urgent, item[1].due, item[1].seq))
+                    name, entry = min(self._steps.items(), key=lambda item: (item[1].due, item[1].seq))
                     if entry.due <= now:
                         self._running = (name, entry)
                         return name, entry
