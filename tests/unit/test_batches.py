@@ -409,3 +409,15 @@ def test_filler_batch(codec: int) -> None:
         assert len(out) < 500 * 6  # lz4 makes it small: ~5 bytes a record
     with pytest.raises(ValueError):
         B.filler_batch(0, 1, ("m", b""), PID, EPOCH, 0)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_check_crc_passes_real_batches_and_refuses_one_damaged_byte(codec: str) -> None:
+    for b in fixture(codec):
+        B.check_crc(b)
+    first = fixture(codec)[0]
+    damaged = bytearray(first.data)
+    damaged[-1] ^= 0x01  # a byte of the records, which only the CRC covers
+    (bad,) = B.split_batches(bytes(damaged))
+    with pytest.raises(B.CorruptBatchError, match=f"offset {first.base_offset} fails its CRC32C check"):
+        B.check_crc(bad)

@@ -113,6 +113,10 @@ class PartitionState:
                 self.next_src = batch.next_offset
                 continue
             seq = self.next_dst % SEQUENCE_SPAN
+            try:
+                wire_batches.check_crc(batch)
+            except wire_batches.CorruptBatchError as exc:
+                raise UnreadableBatch(f"partition {self.partition}: {exc}") from exc
             if batch.base_offset >= self.next_src and not wire_batches.needs_reencode(batch):
                 self._map(batch.base_offset, new_segments)
                 data = wire_batches.rewrite_header(batch, producer_id, producer_epoch, seq)
