@@ -132,9 +132,8 @@ def track_only(cluster: Any, topics: Collection[str]) -> None:
     """Metadata requests of `cluster` name only `topics` from now on.
 
     kafka-python only ever grows the set (its set_topics returns early when
-    given a subset), and it asks again every retry backoff (0.1 s) while a
-    tracked topic is unknown: a deleted topic of a removed mirror would keep
-    the link's connection asking ten times a second for as long as it runs.
+    given a subset): every later refresh would still name the topics of all
+    mirrors the link ever ran, and log an error for each one since deleted.
     """
     cluster._topics = set(topics)  # noqa: SLF001 - no public way to shrink the set
 

@@ -389,8 +389,8 @@ class Copier:
 
     def _track_used_topics(self) -> None:
         """Metadata is asked only for the topics of routes that run or still drain
-        writes: a removed mirror's topic may be deleted next, and kafka-python asks
-        again every 0.1 s while a topic it tracks is unknown."""
+        writes: a removed mirror's topic may be deleted next, and a refresh that
+        names it would log it as missing every time."""
         routes = [*self._routes.values(), *(route for route, _ in self._stopping)]
         wire.track_only(self._src.cluster, {r.source_topic for r in routes})
         wire.track_only(self._dst.cluster, {r.topic for r in routes})
