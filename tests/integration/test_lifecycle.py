@@ -203,6 +203,45 @@ def test_a_destination_topic_created_again_under_a_running_mirror_fails_it(servi
     assert f"destination topic {topic!r} was deleted and created again" in failed.reason
 
 
+def test_a_destination_topic_created_again_while_the_service_was_down_fails_its_mirror(
+        fresh_database_url: str, tmp_path, kafka_source, kafka_destination):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    service = Service(db_url=fresh_database_url, workdir=tmp_path / "svc").start()
+    try:
+        stub, link, topic, name = _setup(service, kafka_source, kafka_destination, partitions=1, records=100)
+        service.stop()
+        admin = AdminClient({"bootstrap.servers": kafka_destination.bootstrap})
+        admin.delete_topics([topic])[topic].result(30)
+        wait_for("the topic created again", lambda: _created(admin, NewTopic(topic, 1, 1)), timeout=30)
+        service = Service(db_url=fresh_database_url, workdir=tmp_path / "svc").start()
+        stub = service.stub()
+        failed = wait_for("FAILED", lambda: (m := _mirror(stub, name)).state == pb.MirrorTopic.FAILED and m,
+                          timeout=90)
+        assert f"destination topic {topic!r} was deleted and created again" in failed.reason
+        # Nothing was copied into the new topic: offsets starting over would not be the source's.
+        assert end_offsets(kafka_destination.bootstrap, topic, 1)[0][1] == 0
+    finally:
+        service.stop()
+
+
+def test_a_destination_topic_deleted_while_its_mirror_was_paused_fails_it_on_resume(
+        service: Service, kafka_source, kafka_destination):
+    from confluent_kafka.admin import AdminClient
+
+    stub, link, topic, name = _setup(service, kafka_source, kafka_destination, partitions=2, records=100)
+    stub.PauseMirrorTopic(pb.PauseMirrorTopicRequest(name=name))
+    wait_for("worker stopped", lambda: _task_state(stub, link, topic) == pb.LinkTask.STOPPED)
+    admin = AdminClient({"bootstrap.servers": kafka_destination.bootstrap})
+    admin.delete_topics([topic])[topic].result(30)
+    wait_for("the topic gone", lambda: topic not in admin.list_topics(timeout=30).topics, timeout=30)
+    stub.ResumeMirrorTopic(pb.ResumeMirrorTopicRequest(name=name))
+    failed = wait_for("FAILED", lambda: (m := _mirror(stub, name)).state == pb.MirrorTopic.FAILED and m, timeout=90)
+    assert f"destination topic {topic!r} was deleted on the destination cluster" in failed.reason
+    # Not created anew, empty, as if nothing had been mirrored.
+    assert topic not in admin.list_topics(timeout=30).topics
+
+
 def _created(admin, new_topic) -> bool:  # type: ignore[no-untyped-def]
     """True once `new_topic` was created; False while the old one's deletion is still under way."""
     from confluent_kafka import KafkaException

@@ -25,11 +25,13 @@ from clusterlink.store.progress import (
     MirrorOrders,
     MirrorStatus,
     PartitionProgress,
+    destination_topic_ids,
     mirror_producer_ids,
     load_link_segments,
     load_reencoded,
     load_segments,
     mark_source_unavailable,
+    note_destination_topic_ids,
     renew_reasons,
     read_link_orders,
     set_mirror_producer_ids_if_absent,
@@ -279,6 +281,15 @@ def test_producer_id_is_set_once_per_mirror(factory: Factory):
 def test_producer_id_of_a_missing_mirror(factory: Factory):
     assert mirror_producer_ids(factory, [404]) == {}
     assert set_mirror_producer_ids_if_absent(factory, {404: 1}) == {}
+
+
+def test_a_destination_topic_id_is_noted_once_per_mirror(factory: Factory):
+    _, (first, second) = add_link(factory, "l", states=("ACTIVE", "ACTIVE"))
+    assert destination_topic_ids(factory, [first, second, 404]) == {}
+    note_destination_topic_ids(factory, {first: "id-a", 404: "id-x"})
+    # A later id never replaces the first: comparing them is how a replaced topic shows.
+    note_destination_topic_ids(factory, {first: "id-b", second: "id-c"})
+    assert destination_topic_ids(factory, [first, second, 404]) == {first: "id-a", second: "id-c"}
 
 
 def test_racing_callers_end_with_the_same_producer_id(factory: Factory):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +27,12 @@ from clusterlink.engine.prepare import (
     SourceTopicMissingError,
     SourceUnavailableError,
     check_resume_points,
+    deleted_outside,
     fill_and_trim,
     is_filler,
     partitions_to_fill,
     read_offsets,
+    recreated_outside,
 )
 from clusterlink.engine.segments import Segment
 from clusterlink.kafka import admin as kadmin
@@ -90,7 +93,8 @@ def _said(exc: BaseException) -> str:
 
 
 def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.Factory,
-                 config_keys: frozenset[str]) -> dict[int, dict[int, PartitionState] | Exception]:
+                 config_keys: frozenset[str], topic_ids: Mapping[int, str] | None = None,
+                 ) -> dict[int, dict[int, PartitionState] | Exception]:
     """Makes the destinations of many mirrors ready; per mirror, its start points or its error.
 
     The admin calls go out once for all of them (metadata, configs, topic
@@ -99,7 +103,9 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
     missing, a destination topic has more partitions) is that mirror's alone;
     a cluster that cannot be reached fails the whole batch, which is retried.
     A new destination topic gets its source topic's dynamic configs for
-    `config_keys` (config.topic_configs.synced_keys).
+    `config_keys` (config.topic_configs.synced_keys). `topic_ids` holds the
+    destination topic ids of mirrors that copied before (mirror id -> id): such a
+    topic that is gone or has another id now fails its mirror (see _replaced).
     """
     timeout = clusters.timeout
     out: dict[int, dict[int, PartitionState] | Exception] = {}
@@ -121,6 +127,8 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
         raise SourceUnavailableError(f"cannot read topics on the source cluster: {_said(exc)}") from exc
     try:
         dst_meta = clusters.dst_admin.list_topics(timeout=timeout)
+        out.update(_replaced(live, dst_meta, topic_ids or {}, clusters))
+        live = [m for m in live if m.mirror_id not in out]
         create: list[tuple[str, int, dict[str, str]]] = []
         alter: dict[str, dict[str, str]] = {}
         desired: dict[int, dict[str, str]] = {}
@@ -181,6 +189,26 @@ def prepare_many(specs: list[MirrorSpec], clusters: Clusters, factory: progress.
                                              desired[m.mirror_id].get("cleanup.policy", "delete"))
         except Exception as exc:  # noqa: BLE001 - one mirror's problem stays its own
             out[m.mirror_id] = exc
+    return out
+
+
+def _replaced(mirrors: list[MirrorSpec], dst_meta: Any, topic_ids: Mapping[int, str],
+              clusters: Clusters) -> dict[int, FatalMirrorError]:
+    """Mirrors whose destination topic was deleted, or deleted and created again,
+    since they last copied: while ClusterLink was down, or the mirror paused or
+    stopped. Creating the topic anew, or copying on into the new one, would start
+    the copy over in silence; the running data path fails such a mirror too."""
+    known = [m for m in mirrors if topic_ids.get(m.mirror_id)]
+    present = {m.topic for m in known
+               if (info := dst_meta.topics.get(m.topic)) is not None and info.error is None}
+    ids = kadmin.topic_ids_many(clusters.dst_admin, present, clusters.timeout)
+    out: dict[int, FatalMirrorError] = {}
+    for m in known:
+        topic_id = ids.get(m.topic)
+        if topic_id is None:
+            out[m.mirror_id] = deleted_outside(m.topic)
+        elif topic_id != topic_ids[m.mirror_id]:
+            out[m.mirror_id] = recreated_outside(m.topic)
     return out
 
 

@@ -47,6 +47,23 @@ class DestinationTopicNotServedError(DestinationError):
     broker is still creating: the mirror waits and is prepared again shortly."""
 
 
+def deleted_outside(topic: str) -> FatalMirrorError:
+    """A mirror's destination topic that someone deleted: creating it anew would
+    silently start the copy over without the records mirrored into it."""
+    return FatalMirrorError(
+        f"destination topic {topic!r} was deleted on the destination cluster, not through ClusterLink, "
+        "and the records mirrored into it with it. Delete this mirror topic and create it again to "
+        "mirror the source topic from its start")
+
+
+def recreated_outside(topic: str) -> FatalMirrorError:
+    """A mirror's destination topic deleted and created again under the same name (a new topic id)."""
+    return FatalMirrorError(
+        f"destination topic {topic!r} was deleted and created again on the destination cluster, not "
+        "through ClusterLink; its offsets are no longer the source's. Delete this mirror topic (and the "
+        "destination topic) and create it again to mirror the source topic from its start")
+
+
 @dataclass
 class Offsets:
     low: dict[int, int]

@@ -35,6 +35,8 @@ from clusterlink.engine.prepare import (
     FatalMirrorError,
     SourceTopicMissingError,
     SourceUnavailableError,
+    deleted_outside,
+    recreated_outside,
 )
 from clusterlink.engine import restore
 from clusterlink.engine.errors import OWNERSHIP_LOST, SOURCE_UNAVAILABLE, Outcome, classify, for_mirror_state
@@ -600,7 +602,8 @@ class LinkRuntime:
             return IDLE
         try:
             producer_ids = self._producer_ids([m.mirror_id for m in batch])
-            results = mirror_steps.prepare_many(batch, self.clusters, self.factory, self.config_keys)
+            topic_ids = progress.destination_topic_ids(self.factory, [m.mirror_id for m in batch])
+            results = mirror_steps.prepare_many(batch, self.clusters, self.factory, self.config_keys, topic_ids)
         except Exception:
             with self._lock:
                 for m in batch:
@@ -793,9 +796,9 @@ class LinkRuntime:
             ids = kadmin.topic_ids_many(self.clusters.dst_admin, {m.topic for m in mirrors}, self.timeout)
         except KafkaException:
             return
-        for m in mirrors:
-            if (topic_id := ids.get(m.topic)) is not None:
-                self._dst_topic_ids[m.mirror_id] = topic_id
+        noted = {m.mirror_id: topic_id for m in mirrors if (topic_id := ids.get(m.topic)) is not None}
+        self._dst_topic_ids.update(noted)
+        progress.note_destination_topic_ids(self.factory, noted)
 
     def _check_destination_topics(self, routes: dict[int, Route]) -> None:
         """A destination topic deleted outside ClusterLink fails its mirror: its writes
@@ -810,6 +813,7 @@ class LinkRuntime:
         for gone in known.keys() - self.mirrors.keys():
             del known[gone]
         missing, self._dst_missing = self._dst_missing, set()
+        noted: dict[int, str] = {}
         for mirror_id, route in routes.items():
             m = self.mirrors.get(mirror_id)
             topic_id = ids.get(route.topic)
@@ -818,18 +822,14 @@ class LinkRuntime:
             if topic_id is None:
                 # Asked twice, TOPOLOGY_INTERVAL apart: a broker's metadata may lag a creation.
                 if mirror_id in missing:
-                    self._fail(m, f"destination topic {route.topic!r} was deleted on the destination cluster, "
-                                  "not through ClusterLink, and the records mirrored into it with it. Delete this "
-                                  "mirror topic and create it again to mirror the source topic from its start")
+                    self._fail(m, str(deleted_outside(route.topic)))
                 else:
                     self._dst_missing.add(mirror_id)
             elif known.get(mirror_id, topic_id) != topic_id:
-                self._fail(m, f"destination topic {route.topic!r} was deleted and created again on the "
-                              "destination cluster, not through ClusterLink; its offsets are no longer the "
-                              "source's. Delete this mirror topic (and the destination topic) and create it "
-                              "again to mirror the source topic from its start")
-            else:
-                known[mirror_id] = topic_id
+                self._fail(m, str(recreated_outside(route.topic)))
+            elif mirror_id not in known:
+                known[mirror_id] = noted[mirror_id] = topic_id
+        progress.note_destination_topic_ids(self.factory, noted)
 
     def _status_step(self) -> float | None:
         """Writes the status of every mirror of the link in one transaction, and moves states."""

@@ -93,6 +93,11 @@ class MirrorTopic(Base):
     # the same id there, which the broker would refuse for ever. None until
     # the mirror is first prepared.
     producer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The destination topic's id (the cluster's UUID for it) once the mirror has
+    # copied into it. A topic deleted, or deleted and created again, while the
+    # mirror was not running shows as gone or as another id when it is prepared
+    # again, and fails the mirror rather than starting the copy over in silence.
+    destination_topic_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Failback (engine.restore): asked for at creation; the runtime moves
     # restore_state REQUESTED -> SETTING_ASIDE -> REPLACING -> DONE and keeps
     # per partition what it set aside ({"partition", "divergence_offset",

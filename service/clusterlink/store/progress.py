@@ -335,6 +335,29 @@ def set_mirror_producer_ids_if_absent(factory: Factory, fresh: dict[int, int]) -
     return {mid: pid for mid, pid in stored if pid is not None}
 
 
+def destination_topic_ids(factory: Factory, mirror_ids: Iterable[int]) -> dict[int, str]:
+    """The destination topic id of each mirror that copied into its topic before."""
+    ids = sorted(set(mirror_ids))
+    if not ids:
+        return {}
+    with factory() as session:
+        return dict(session.execute(select(MirrorTopic.id, MirrorTopic.destination_topic_id)
+                                    .where(MirrorTopic.id.in_(ids),
+                                           MirrorTopic.destination_topic_id.is_not(None))).tuples().all())
+
+
+def note_destination_topic_ids(factory: Factory, ids: dict[int, str]) -> None:
+    """Stores each mirror's destination topic id unless it has one: it is set once,
+    so another id later means the topic was replaced."""
+    if not ids:
+        return
+    with transaction(factory) as session:
+        for mirror_id, topic_id in ids.items():
+            session.execute(update(MirrorTopic)
+                            .where(MirrorTopic.id == mirror_id, MirrorTopic.destination_topic_id.is_(None))
+                            .values(destination_topic_id=topic_id))
+
+
 def mark_mirroring(factory: Factory, link_id: int, tasks: dict[int, str]) -> None:
     """Mirrors that started copying, in one transaction: PENDING or SOURCE_UNAVAILABLE
     become ACTIVE (compare-and-set, clearing the reason), and their tasks RUNNING.
