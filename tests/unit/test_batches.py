@@ -421,3 +421,17 @@ def test_check_crc_passes_real_batches_and_refuses_one_damaged_byte(codec: str) 
     (bad,) = B.split_batches(bytes(damaged))
     with pytest.raises(B.CorruptBatchError, match=f"offset {first.base_offset} fails its CRC32C check"):
         B.check_crc(bad)
+
+
+@pytest.mark.parametrize("codec", [0, 1])
+@pytest.mark.parametrize("magic", [0, 1])
+def test_check_crc_reads_each_legacy_messages_crc32(magic: int, codec: int) -> None:
+    data = legacy_message_set(magic, codec, [0, 1, 2]) + legacy_message_set(magic, codec, [3, 4])
+    found = B.split_batches(data)
+    for b in found:
+        B.check_crc(b)
+    damaged = bytearray(data)
+    damaged[-1] ^= 0x01  # the last message's value (or the second wrapper's compressed bytes)
+    with pytest.raises(B.CorruptBatchError, match=r"offset \d+ fails its CRC32 check"):
+        # A compressed wrapper is checked before split_batches opens it.
+        B.check_crc(B.split_batches(bytes(damaged))[-1])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -227,6 +228,9 @@ def _legacy_batch(view: memoryview, pos: int, end_of_data: int) -> tuple[Batch, 
     attributes = view[pos + _LEGACY_ATTRIBUTES_AT] & (CODEC_MASK | TIMESTAMP_TYPE_BIT)
     end = pos + _LOG_OVERHEAD + length
     if attributes & CODEC_MASK:
+        # Checked before it is opened: damaged compressed bytes are reported as
+        # what they are, not as whatever the decompressor makes of them.
+        _check_legacy_crcs(view[pos:end])
         inner = list(LegacyRecordBatch(view[pos:end], magic))
         if not inner:
             raise CorruptBatchError(f"empty compressed message at offset {offset}")
@@ -347,13 +351,30 @@ def check_crc(batch: Batch) -> None:
     its partition instead, as a Java consumer (check.crcs) would refuse it.
     """
     if batch.magic != 2:
-        return  # legacy messages carry their own CRC32 each; re-encoding reads them
+        _check_legacy_crcs(memoryview(batch.data))
+        return
     (stored,) = _CRC.unpack_from(batch.data, _CRC_AT)
     actual = crc32c(memoryview(batch.data)[_ATTRIBUTES_AT:])
     if actual != stored:
         raise CorruptBatchError(
             f"batch at offset {batch.base_offset} fails its CRC32C check (stored {stored:#010x}, "
             f"computed {actual:#010x}): its copy on the source is damaged")
+
+
+def _check_legacy_crcs(view: memoryview) -> None:
+    """The same for v0/v1 messages: each carries a CRC32 of its bytes from the magic
+    on. A compressed wrapper's covers its inner messages, compressed, whole."""
+    pos = 0
+    while pos < len(view):
+        offset, length = _PREFIX.unpack_from(view, pos)
+        end = pos + _LOG_OVERHEAD + length
+        (stored,) = _CRC.unpack_from(view, pos + _LOG_OVERHEAD)
+        actual = zlib.crc32(view[pos + _MAGIC_AT:end])
+        if actual != stored:
+            raise CorruptBatchError(
+                f"message at offset {offset} fails its CRC32 check (stored {stored:#010x}, "
+                f"computed {actual:#010x}): its copy on the source is damaged")
+        pos = end
 
 
 def rewrite_header(batch: Batch, producer_id: int, producer_epoch: int,
