@@ -40,9 +40,31 @@ def test_exact_batches_are_forwarded_with_sequence_equal_to_offset() -> None:
     planned = st.plan([batch_at(10), batch_at(13)], PID, EPOCH)
     assert planned.segments == []
     assert [o.dst_base for o in planned.outgoing] == [10, 13]
-    assert [header(o.data) for o in planned.outgoing] == [(PID, EPOCH, 10), (PID, EPOCH, 13)]
     assert not any(o.reencoded for o in planned.outgoing)
     assert (st.next_src, st.next_dst) == (16, 16)
+    sent = [st.next_to_send(), st.next_to_send()]
+    assert [header(o.data) for o in sent if o] == [(PID, EPOCH, 10), (PID, EPOCH, 13)]
+
+
+def test_a_forwarded_batch_is_rewritten_only_when_it_is_handed_out_to_send() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    source = batch_at(0)
+    (planned,) = st.plan([source], PID, EPOCH).outgoing
+    assert bytes(planned.data) == bytes(source.data)  # a large answer is planned without copying it
+    out = st.next_to_send()
+    assert out is planned and header(out.data) == (PID, EPOCH, 0)
+    assert batches.payload(batches.split_batches(out.data)[0]) == batches.payload(source)
+
+
+def test_a_damaged_source_batch_fails_the_partition_before_it_is_sent() -> None:
+    st = PartitionState.start(1, 3, dst_end=0, segments=[])
+    damaged = bytearray(batch_at(3).data)
+    damaged[-1] ^= 0x01
+    st.plan([batch_at(0), *batches.split_batches(bytes(damaged))], PID, EPOCH)
+    assert st.next_to_send() is not None  # the batch before it is fine
+    assert st.next_to_send() is None
+    assert st.phase is Phase.FAILED and len(st.inflight) == 1
+    assert st.reason.startswith("partition 3: batch at offset 3 fails its CRC32C check")
 
 
 def test_batches_already_mirrored_are_skipped() -> None:
@@ -88,8 +110,9 @@ def test_resuming_inside_a_batch_reencodes_its_tail() -> None:
 def test_sequence_wraps_at_two_to_the_31() -> None:
     start = SEQUENCE_SPAN + 5
     st = PartitionState.start(1, 0, dst_end=start, segments=[])
-    (out,) = st.plan([batch_at(start)], PID, EPOCH).outgoing
-    assert header(out.data)[2] == 5
+    st.plan([batch_at(start)], PID, EPOCH)
+    out = st.next_to_send()
+    assert out is not None and header(out.data)[2] == 5
 
 
 def test_delivery_check_fails_a_batch_that_landed_elsewhere() -> None:

@@ -633,6 +633,8 @@ class Copier:
                 continue
             out = st.next_to_send()
             if out is None:
+                if st.phase is Phase.FAILED:
+                    self._invalidate()  # its source batch was damaged: the status shows why
                 continue
             batches.setdefault(route.topic, []).append((st.partition, out.data))
             sent[(route.topic, st.partition)] = st

@@ -34,13 +34,21 @@ class Phase(enum.Enum):
 
 @dataclass(slots=True)
 class Outgoing:
-    """A batch ready to produce at a known destination offset."""
+    """A batch to produce at a known destination offset.
 
-    data: bytes
+    A batch forwarded as it is keeps the source's bytes (`source`) until it is
+    handed out to send: its CRC check and header rewrite happen then. So the
+    first batches of a large fetch answer go out before the last ones are
+    rewritten, and the next fetch does not wait for all of them.
+    """
+
+    data: bytes | memoryview  # as produced; the source's batch while `source` is set
     dst_base: int
     count: int
     src_next: int  # the source offset after this batch's last record
     reencoded: bool
+    source: wire_batches.Batch | None = None
+    producer: tuple[int, int] = (-1, -1)  # (producer id, epoch) to write `source` with
 
 
 @dataclass(slots=True)
@@ -112,36 +120,40 @@ class PartitionState:
             if batch.record_count == 0:
                 self.next_src = batch.next_offset
                 continue
-            seq = self.next_dst % SEQUENCE_SPAN
-            try:
-                wire_batches.check_crc(batch)
-            except wire_batches.CorruptBatchError as exc:
-                raise UnreadableBatch(f"partition {self.partition}: {exc}") from exc
             if batch.base_offset >= self.next_src and not wire_batches.needs_reencode(batch):
+                # Checked and rewritten when it is sent (next_to_send).
                 self._map(batch.base_offset, new_segments)
-                data = wire_batches.rewrite_header(batch, producer_id, producer_epoch, seq)
-                count, reencoded = batch.record_count, False
-            else:
-                try:
-                    data, offsets = wire_batches.reencode(batch, self.next_src, producer_id, producer_epoch, seq)
-                except Exception as exc:  # noqa: BLE001 - any codec or parse error
-                    raise UnreadableBatch(
-                        f"partition {self.partition}: cannot re-encode the source batch at offset "
-                        f"{batch.base_offset}: {exc}") from exc
-                if not offsets:
-                    self.next_src = batch.next_offset
-                    continue
-                self._map_runs(offsets, new_segments)
-                count, reencoded = len(offsets), True
-                self.reencoded_batches += 1
-            out.append(Outgoing(data, self.next_dst, count, batch.next_offset, reencoded))
-            self.next_dst += count
+                out.append(Outgoing(batch.data, self.next_dst, batch.record_count, batch.next_offset, False,
+                                    batch, (producer_id, producer_epoch)))
+                self.next_dst += batch.record_count
+                self.next_src = batch.next_offset
+                continue
+            self._check(batch)
+            try:
+                data, offsets = wire_batches.reencode(batch, self.next_src, producer_id, producer_epoch,
+                                                      self.next_dst % SEQUENCE_SPAN)
+            except Exception as exc:  # noqa: BLE001 - any codec or parse error
+                raise UnreadableBatch(
+                    f"partition {self.partition}: cannot re-encode the source batch at offset "
+                    f"{batch.base_offset}: {exc}") from exc
             self.next_src = batch.next_offset
+            if not offsets:
+                continue
+            self._map_runs(offsets, new_segments)
+            self.reencoded_batches += 1
+            out.append(Outgoing(data, self.next_dst, len(offsets), batch.next_offset, True))
+            self.next_dst += len(offsets)
         self.segments.extend(new_segments)
         for o in out:
             self.queue.append(o)
             self.queued_bytes += len(o.data)
         return Planned(new_segments, out)
+
+    def _check(self, batch: wire_batches.Batch) -> None:
+        try:
+            wire_batches.check_crc(batch)
+        except wire_batches.CorruptBatchError as exc:
+            raise UnreadableBatch(f"partition {self.partition}: {exc}") from exc
 
     def skip_to(self, source_offset: int) -> None:
         """Source offsets up to here hold nothing to copy (control or aborted batches)."""
@@ -173,9 +185,22 @@ class PartitionState:
     # -- writes ------------------------------------------------------------
 
     def next_to_send(self) -> Outgoing | None:
+        """The next batch to produce, ready; None when there is none. A source batch
+        whose bytes fail their CRC check fails the partition here, before it is sent."""
         if self.phase is not Phase.RUNNING or not self.queue:
             return None
-        out = self.queue.popleft()
+        out = self.queue[0]
+        if out.source is not None:
+            try:
+                self._check(out.source)
+            except UnreadableBatch as exc:
+                self.fail(str(exc))
+                return None
+            producer_id, producer_epoch = out.producer
+            out.data = wire_batches.rewrite_header(out.source, producer_id, producer_epoch,
+                                                   out.dst_base % SEQUENCE_SPAN)
+            out.source = None
+        self.queue.popleft()
         self.queued_bytes -= len(out.data)
         self.inflight.append(out)
         return out
