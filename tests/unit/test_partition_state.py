@@ -56,6 +56,22 @@ def test_a_forwarded_batch_is_rewritten_only_when_it_is_handed_out_to_send() -> 
     assert batches.payload(batches.split_batches(out.data)[0]) == batches.payload(source)
 
 
+def test_queued_bytes_count_a_fetched_chunk_until_its_last_batch_is_handed_out() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    chunk = [batch_at(0), batch_at(3), batch_at(6)]
+    size = sum(len(b.data) for b in chunk)
+    st.plan(chunk, PID, EPOCH)
+    assert st.queued_bytes == size
+    st.next_to_send()
+    st.next_to_send()
+    # Two batches are on their way, but the third is still a view of the same answer.
+    assert st.queued_bytes == size
+    st.next_to_send()
+    assert st.queued_bytes == 0
+    reencoded = st.plan([batch_at(9, offsets=[0, 2])], PID, EPOCH).outgoing[0]
+    assert st.queued_bytes == len(reencoded.data)  # its own bytes, not a view
+
+
 def test_a_damaged_source_batch_fails_the_partition_before_it_is_sent() -> None:
     st = PartitionState.start(1, 3, dst_end=0, segments=[])
     damaged = bytearray(batch_at(3).data)

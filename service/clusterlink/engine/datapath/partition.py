@@ -49,6 +49,10 @@ class Outgoing:
     reencoded: bool
     source: wire_batches.Batch | None = None
     producer: tuple[int, int] = (-1, -1)  # (producer id, epoch) to write `source` with
+    # Bytes this batch holds in memory until it is handed out (queued_bytes). The
+    # forwarded batches of one fetch answer are views of one buffer, which lives
+    # until the last of them is rewritten: that one carries the whole buffer.
+    charge: int = 0
 
 
 @dataclass(slots=True)
@@ -144,9 +148,14 @@ class PartitionState:
             out.append(Outgoing(data, self.next_dst, len(offsets), batch.next_offset, True))
             self.next_dst += len(offsets)
         self.segments.extend(new_segments)
+        views = [o for o in out if o.source is not None]
+        for o in out:
+            o.charge = 0 if o.source is not None else len(o.data)
+        if views:
+            views[-1].charge = sum(len(o.data) for o in views)
         for o in out:
             self.queue.append(o)
-            self.queued_bytes += len(o.data)
+            self.queued_bytes += o.charge
         return Planned(new_segments, out)
 
     def _check(self, batch: wire_batches.Batch) -> None:
@@ -201,7 +210,7 @@ class PartitionState:
                                                    out.dst_base % SEQUENCE_SPAN)
             out.source = None
         self.queue.popleft()
-        self.queued_bytes -= len(out.data)
+        self.queued_bytes -= out.charge
         self.inflight.append(out)
         return out
 
