@@ -185,9 +185,7 @@ class LinkRuntime:
         self.config_keys = topic_configs.synced_keys(
             topic_configs.parse_keys(spec.config.get("topic.config.sync.include", "")),
             topic_configs.parse_keys(spec.config.get("topic.config.sync.exclude", "")))
-        # The topology step's view of the destination topics: mirror id -> topic id,
-        # and the mirrors whose destination topic its last look did not find.
-        self._dst_topic_ids: dict[int, str] = {}
+        # The mirrors whose destination topic the topology step's last look did not find.
         self._dst_missing: set[int] = set()
         # mirror id -> (records, bytes, fenced writes) counter increments
         self._counters: dict[int, tuple[Callable[[float], None], ...]] = {}
@@ -633,7 +631,9 @@ class LinkRuntime:
         self._prepare_waits(waiting)
         if started:
             self.scheduler.add("ownership", self._ownership_step, 0.2)  # partitions assigned meanwhile
-            self._note_destination_topic_ids([self.mirrors[mid] for mid in started if mid in self.mirrors])
+            # Those with a stored id had it checked by prepare_many just now.
+            self._note_destination_topic_ids([self.mirrors[mid] for mid in started
+                                              if mid in self.mirrors and mid not in topic_ids])
         progress.mark_mirroring(self.factory, self.spec.link_id,
                                 {mid: self.mirrors[mid].task_name for mid in started if mid in self.mirrors})
         return 0.0 if self._to_prepare else IDLE
@@ -796,9 +796,8 @@ class LinkRuntime:
             ids = kadmin.topic_ids_many(self.clusters.dst_admin, {m.topic for m in mirrors}, self.timeout)
         except KafkaException:
             return
-        noted = {m.mirror_id: topic_id for m in mirrors if (topic_id := ids.get(m.topic)) is not None}
-        self._dst_topic_ids.update(noted)
-        progress.note_destination_topic_ids(self.factory, noted)
+        progress.note_destination_topic_ids(
+            self.factory, {m.mirror_id: topic_id for m in mirrors if (topic_id := ids.get(m.topic)) is not None})
 
     def _check_destination_topics(self, routes: dict[int, Route]) -> None:
         """A destination topic deleted outside ClusterLink fails its mirror: its writes
@@ -809,9 +808,7 @@ class LinkRuntime:
             ids = kadmin.topic_ids_many(self.clusters.dst_admin, {r.topic for r in routes.values()}, self.timeout)
         except KafkaException:
             return  # the destination's errors reach the status through the data path
-        known = self._dst_topic_ids
-        for gone in known.keys() - self.mirrors.keys():
-            del known[gone]
+        known = progress.destination_topic_ids(self.factory, list(routes))
         missing, self._dst_missing = self._dst_missing, set()
         noted: dict[int, str] = {}
         for mirror_id, route in routes.items():
@@ -828,7 +825,7 @@ class LinkRuntime:
             elif known.get(mirror_id, topic_id) != topic_id:
                 self._fail(m, str(recreated_outside(route.topic)))
             elif mirror_id not in known:
-                known[mirror_id] = noted[mirror_id] = topic_id
+                noted[mirror_id] = topic_id
         progress.note_destination_topic_ids(self.factory, noted)
 
     def _status_step(self) -> float | None:

@@ -145,12 +145,10 @@ class PartitionState:
                 continue
             self._map_runs(offsets, new_segments)
             self.reencoded_batches += 1
-            out.append(Outgoing(data, self.next_dst, len(offsets), batch.next_offset, True))
+            out.append(Outgoing(data, self.next_dst, len(offsets), batch.next_offset, True, charge=len(data)))
             self.next_dst += len(offsets)
         self.segments.extend(new_segments)
         views = [o for o in out if o.source is not None]
-        for o in out:
-            o.charge = 0 if o.source is not None else len(o.data)
         if views:
             views[-1].charge = sum(len(o.data) for o in views)
         for o in out:
