@@ -106,6 +106,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "as many batches)")
     parser.add_argument("--latency-record-size", type=int, default=None,
                         help="bytes per latency record (default: --record-size)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="mirror/consume rounds (default 3): each round mirrors the whole topic again "
+                             "into a new mirror topic, then reads the source once more; the headline "
+                             "ratios are the medians over the rounds, each round against the mean of "
+                             "the consume runs just before and after it")
     parser.add_argument("--mirror-timeout", type=float, default=3600,
                         help="seconds to wait for the mirror to catch up before giving up (default 3600)")
     parser.add_argument("--stall-seconds", type=float, default=120,
@@ -117,8 +122,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="extra mm2.properties entry for both MirrorMaker 2 runs (repeatable)")
     add_output_args(parser, "--json-out")
     args = parser.parse_args(argv)
-    if args.size_mb <= 0 or args.record_size <= 0 or args.partitions <= 0:
-        parser.error("--size-mb, --record-size and --partitions must be positive")
+    if args.size_mb <= 0 or args.record_size <= 0 or args.partitions <= 0 or args.rounds <= 0:
+        parser.error("--size-mb, --record-size, --partitions and --rounds must be positive")
     if args.latency_rate <= 0 or args.latency_seconds <= 0 or args.latency_partitions <= 0:
         parser.error("--latency-rate, --latency-seconds and --latency-partitions must be positive")
     if args.latency_record_size is None:
@@ -414,11 +419,14 @@ class Bench(BenchRun):
         assert self.source is not None
         self.results[key] = self.consumer_perf(self.source, self.topic, self.results["source_topic"]["records"])
 
-    def mirror(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
+    def mirror(self, stub: pb_grpc.ClusterLinkServiceStub, round_no: int = 1) -> dict[str, Any]:
+        """One mirror round: a new link and a new mirror topic of the whole source topic,
+        timed until lag 0. Round 1 is results["mirror"], later ones go to results["rounds"]."""
         a = self.args
         assert self.source is not None and self.destination is not None and self.service is not None
-        self.link = f"bench-{uuid.uuid4().hex[:6]}"
-        self.create_link(stub, self.link)
+        if round_no == 1:
+            self.link = f"bench-{uuid.uuid4().hex[:6]}"
+            self.create_link(stub, self.link)
         targets = {p: h for p, (_lo, h) in self.source_ends.items()}
         total = sum(h - lo for lo, h in self.source_ends.values())
         service_pid = self.service.process.pid if self.service.process else None
@@ -426,7 +434,7 @@ class Bench(BenchRun):
                           "destination_broker": broker_pid(self.destination)})
         # A destination name of its own: the MirrorMaker 2 runs later write the source
         # topic's name (IdentityReplicationPolicy) on the same destination cluster.
-        self.mirror_topic = f"{self.topic}-clusterlink"
+        self.mirror_topic = f"{self.topic}-clusterlink" + ("" if round_no == 1 else f"-{round_no}")
         log(f"mirror: creating mirror topic {self.mirror_topic} of {self.topic} ({total} records)")
         threads = ThreadMeter(service_pid)
         meter.start()
@@ -456,10 +464,14 @@ class Bench(BenchRun):
                                   "clusterlink_peak_rss_mib": proc_peak_rss_mib(service_pid)}
         # The whole `clusterlink serve` process: API, reconciler, worker, librdkafka.
         result.update(_cpu_per_gib(cpu_before, cpu_after, cpu_first, outcome["records_mirrored"] * a.record_size))
-        if not self._add_rates(result, outcome, self.mirror_topic, "mirror"):
+        if not self._add_rates(result, outcome, self.mirror_topic, f"mirror round {round_no}"):
             result["service_log_tail"] = "".join(self.service.output[-40:])
-        self.results["mirror"] = result
+        if round_no == 1:
+            self.results["mirror"] = result
+        else:
+            self.results.setdefault("rounds", []).append(result)
         self.mirror_name = name
+        return result
 
     def _add_rates(self, result: dict[str, Any], outcome: dict[str, Any], topic: str, label: str) -> bool:
         """Once caught up: the rates (whole run, first -> last record, 10% -> 90%) and
@@ -942,6 +954,7 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
         "mm2": None if args.skip_mm2 else {"tuned": dict(TUNED), "extra_props": args.mm2_props},
     }
     mirror = results.get("mirror", {})
+    rounds: list[dict[str, Any]] = []
     ratios: dict[str, float | None] = {}
     dest = results.get("destination_produce", {}).get("mib_per_s")
     cons = consume_rate(results)
@@ -956,6 +969,11 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
             "mirror_middle_vs_destination_produce": ratio(mirror.get("middle_mib_per_s"), dest),
             "mirror_middle_vs_source_consume": ratio(mirror.get("middle_mib_per_s"), cons),
         }
+        rounds = round_table(results)
+        if rounds:
+            for key in ("vs_source_consume", "copy_vs_source_consume", "middle_vs_source_consume"):
+                ratios[f"median_mirror_{key}"] = median_of(rounds, key)
+            ratios["median_cpu_s_per_gib"] = median_of(rounds, "cpu_s_per_gib")
     for run in ("tuned", "default"):
         mm2 = results.get(f"mm2_{run}", {})
         if not mm2.get("caught_up"):
@@ -969,7 +987,8 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
             ratios[f"copy_cpu_per_gib_clusterlink_vs_mm2_{run}"] = ratio(mirror.get("copy_cpu_s_per_gib"),
                                                                           mm2.get("copy_cpu_s_per_gib"))
         ratios[f"mm2_{run}_vs_source_consume"] = ratio(mm2.get("mib_per_s"), cons)
-    return {"status": status, "machine": machine, "settings": settings, "results": results, "ratios": ratios}
+    return {"status": status, "machine": machine, "settings": settings, "results": results,
+            "rounds": rounds, "ratios": ratios}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -1082,10 +1101,25 @@ def format_report(report: dict[str, Any]) -> str:
         for label, res in cpu_per_gib:
             out.append(f"  {label:<42} {res.get('cpu_s_per_gib')}  ({res.get('cpu_seconds')} s);  "
                        f"{res.get('copy_cpu_s_per_gib')}  ({res.get('cpu_seconds_copying')} s)")
+    rounds = report.get("rounds") or []
+    if rounds:
+        out.append("")
+        out.append("mirror rounds, each against the source consume runs just before and after it (MiB/s):")
+        out.append(f"  {'round':<7}{'mirror':>8}{'copy':>8}{'10-90%':>8}{'consume':>9}"
+                   f"{'ratio':>8}{'copy':>8}{'10-90%':>8}{'CPU s/GiB':>11}")
+        for rd in rounds:
+            out.append(f"  {rd['round']:<7}{rd['mib_per_s'] or 0:>8.1f}{rd['copy_mib_per_s'] or 0:>8.1f}"
+                       f"{rd['middle_mib_per_s'] or 0:>8.1f}{rd['consume_mib_per_s']:>9.1f}"
+                       f"{rd['vs_source_consume'] or 0:>8.3f}{rd['copy_vs_source_consume'] or 0:>8.3f}"
+                       f"{rd['middle_vs_source_consume'] or 0:>8.3f}{rd['cpu_s_per_gib'] or 0:>11}")
+        out.append(f"  {'median':<40}{q.get('median_mirror_vs_source_consume') or 0:>8.3f}"
+                   f"{q.get('median_mirror_copy_vs_source_consume') or 0:>8.3f}"
+                   f"{q.get('median_mirror_middle_vs_source_consume') or 0:>8.3f}"
+                   f"{q.get('median_cpu_s_per_gib') or 0:>11}")
     if q:
         out.append("")
         out.append("ratios (MiB/s; 'copy' = first -> last record, without the start-up delay; 'source_consume' = "
-                   "the mean of the two ConsumerPerformance reads):")
+                   "the mean of the two ConsumerPerformance reads around round 1; 'median_' = over the rounds):")
         for key, value in q.items():
             out.append(f"  {key:<40} {value}")
     lat = r.get("latency")
@@ -1118,6 +1152,35 @@ def format_report(report: dict[str, Any]) -> str:
     return report_end(out, report)
 
 
+def round_table(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per mirror round: its rates and CPU, the source's consume rate around it (the
+    mean of the reads just before and after it) and the ratios to that rate. A shared
+    machine's speed drifts within minutes: a round's ratio compares runs seconds apart."""
+    mirrors = [results.get("mirror", {}), *results.get("rounds", [])]
+    reads = ["source_consume", "source_consume_after",
+             *(f"source_consume_round_{n}" for n in range(2, len(mirrors) + 1))]
+    table = []
+    for i, mir in enumerate(mirrors):
+        around = [rate for key in reads[i:i + 2] if (rate := results.get(key, {}).get("mib_per_s"))]
+        if not mir.get("caught_up") or len(around) < 2:
+            break
+        consume = round(statistics.fmean(around), 2)
+        table.append({
+            "round": i + 1, "mib_per_s": mir.get("mib_per_s"), "copy_mib_per_s": mir.get("copy_mib_per_s"),
+            "middle_mib_per_s": mir.get("middle_mib_per_s"), "cpu_s_per_gib": mir.get("cpu_s_per_gib"),
+            "consume_mib_per_s": consume,
+            "vs_source_consume": ratio(mir.get("mib_per_s"), consume),
+            "copy_vs_source_consume": ratio(mir.get("copy_mib_per_s"), consume),
+            "middle_vs_source_consume": ratio(mir.get("middle_mib_per_s"), consume),
+        })
+    return table
+
+
+def median_of(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [v for row in rows if (v := row.get(key)) is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
 def consume_rate(results: dict[str, Any]) -> float | None:
     """MiB/s of the source's raw consume: the mean of the reads before and after the mirror phase."""
     rates = [rate for key in ("source_consume", "source_consume_after")
@@ -1143,6 +1206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = "mirror did not catch up"
         else:
             bench.read_source("source_consume_after")
+            for round_no in range(2, args.rounds + 1):
+                if not bench.mirror(stub, round_no).get("caught_up"):
+                    status = f"mirror round {round_no} did not catch up"
+                    break
+                bench.read_source(f"source_consume_round_{round_no}")
             if not args.skip_latency:
                 bench.latency(stub)
         if not args.skip_mm2:
