@@ -421,12 +421,14 @@ class Bench(BenchRun):
 
     def mirror(self, stub: pb_grpc.ClusterLinkServiceStub, round_no: int = 1) -> dict[str, Any]:
         """One mirror round: a new link and a new mirror topic of the whole source topic,
-        timed until lag 0. Round 1 is results["mirror"], later ones go to results["rounds"]."""
+        timed until lag 0 (the latency run uses the last round's link). Round 1 is results["mirror"], later ones go to results["rounds"]."""
         a = self.args
         assert self.source is not None and self.destination is not None and self.service is not None
-        if round_no == 1:
-            self.link = f"bench-{uuid.uuid4().hex[:6]}"
-            self.create_link(stub, self.link)
+        # A new link every round, so each round starts the same way: a link that is
+        # already fetching would first wait for its in-flight fetch (up to
+        # mirror.fetch.max.wait.ms) before it asks for the new mirror's partitions.
+        self.link = f"bench-{uuid.uuid4().hex[:6]}"
+        self.create_link(stub, self.link)
         targets = {p: h for p, (_lo, h) in self.source_ends.items()}
         total = sum(h - lo for lo, h in self.source_ends.values())
         service_pid = self.service.process.pid if self.service.process else None
@@ -1107,15 +1109,18 @@ def format_report(report: dict[str, Any]) -> str:
         out.append("mirror rounds, each against the source consume runs just before and after it (MiB/s):")
         out.append(f"  {'round':<7}{'mirror':>8}{'copy':>8}{'10-90%':>8}{'consume':>9}"
                    f"{'ratio':>8}{'copy':>8}{'10-90%':>8}{'CPU s/GiB':>11}")
+        def cell(value: float | None, width: int, digits: int) -> str:
+            return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
         for rd in rounds:
-            out.append(f"  {rd['round']:<7}{rd['mib_per_s'] or 0:>8.1f}{rd['copy_mib_per_s'] or 0:>8.1f}"
-                       f"{rd['middle_mib_per_s'] or 0:>8.1f}{rd['consume_mib_per_s']:>9.1f}"
-                       f"{rd['vs_source_consume'] or 0:>8.3f}{rd['copy_vs_source_consume'] or 0:>8.3f}"
-                       f"{rd['middle_vs_source_consume'] or 0:>8.3f}{rd['cpu_s_per_gib'] or 0:>11}")
-        out.append(f"  {'median':<40}{q.get('median_mirror_vs_source_consume') or 0:>8.3f}"
-                   f"{q.get('median_mirror_copy_vs_source_consume') or 0:>8.3f}"
-                   f"{q.get('median_mirror_middle_vs_source_consume') or 0:>8.3f}"
-                   f"{q.get('median_cpu_s_per_gib') or 0:>11}")
+            out.append(f"  {rd['round']:<7}" + cell(rd["mib_per_s"], 8, 1) + cell(rd["copy_mib_per_s"], 8, 1)
+                       + cell(rd["middle_mib_per_s"], 8, 1) + cell(rd["consume_mib_per_s"], 9, 1)
+                       + cell(rd["vs_source_consume"], 8, 3) + cell(rd["copy_vs_source_consume"], 8, 3)
+                       + cell(rd["middle_vs_source_consume"], 8, 3) + cell(rd["cpu_s_per_gib"], 11, 2))
+        out.append(f"  {'median':<40}" + cell(q.get("median_mirror_vs_source_consume"), 8, 3)
+                   + cell(q.get("median_mirror_copy_vs_source_consume"), 8, 3)
+                   + cell(q.get("median_mirror_middle_vs_source_consume"), 8, 3)
+                   + cell(q.get("median_cpu_s_per_gib"), 11, 2))
     if q:
         out.append("")
         out.append("ratios (MiB/s; 'copy' = first -> last record, without the start-up delay; 'source_consume' = "

@@ -195,6 +195,7 @@ class Copier:
         self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
         self._asked_offsets: dict[int, dict[tuple[str, int], int]] = {}  # source node -> last request's offsets
         self._full_fetch: set[int] = set()  # source nodes fetched from since the last route was added
+        self._session_restarts = 0  # how often _restart_sessions ran: tells a fetch sent before from one after
         # The last walk over every partition: what to fetch from which source
         # node. Kept while nothing it depends on changed, so an idle link does
         # not walk thousands of partitions on every fetch answer; dropped by
@@ -399,6 +400,7 @@ class Copier:
         """The next fetches are full ones: every partition's state comes back, also
         for partitions that (re)joined with no news (an incremental answer omits them)."""
         self._fetch_nodes = set()
+        self._session_restarts += 1
         for session in self._sessions.values():
             session.next_metadata = session.next_metadata.next_close_existing()
 
@@ -456,7 +458,8 @@ class Copier:
             self._fetching.add(node)
             asked = walk.asked[node]
             future = self._src.send(req, node_id=node)
-            future.add_callback(lambda resp, n=node, a=asked: self._events.append(lambda: self._fetched(n, a, resp)))
+            future.add_callback(lambda resp, n=node, a=asked, g=self._session_restarts:
+                                self._events.append(lambda: self._fetched(n, a, resp, g)))
             future.add_errback(lambda exc, n=node: self._events.append(lambda: self._fetch_failed(n, exc)))
 
     def _plan_walk(self) -> _Walk:
@@ -498,8 +501,16 @@ class Copier:
         self._src.cluster.request_update()
         self._backoff(("fetch", node), 0.5)
 
-    def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any) -> None:
+    def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any,
+                 restarts: int) -> None:
         self._fetching.discard(node)
+        if restarts != self._session_restarts:
+            # Sent before the sessions were restarted (a route came or went): the
+            # answer is the old session's, and kafka-python would take it for a
+            # broken one (an INFO line, and a backoff here). Its partitions are
+            # asked again, in the new session's first request, which goes out now.
+            self._invalidate()
+            return
         session = self._sessions.get(node)
         if session is not None and not session.handle_response(resp):
             # The session broke (evicted, or an answer that does not fit it):

@@ -1,0 +1,41 @@
+"""The data path's fetch sessions when routes change while a fetch is out."""
+
+from types import SimpleNamespace
+
+from kafka.consumer.fetcher import FetchSessionHandler
+from kafka.structs import TopicPartition
+
+from clusterlink.engine.datapath.copier import Copier, CopierSettings
+from clusterlink.kafka import wire
+from clusterlink.kafka.clients import Connection
+
+NODE = 1
+SETTINGS = CopierSettings(fetch_max_bytes=1 << 20, partition_max_bytes=1 << 20, fetch_max_wait_ms=500,
+                          buffer_bytes=1 << 24, max_in_flight=2, produce_connections=1,
+                          produce_request_max_bytes=1 << 20, request_timeout_ms=30000, source_timeout_ms=30000)
+
+
+def _answer(session_id: int, partitions: list[int]) -> SimpleNamespace:
+    parts = [SimpleNamespace(partition_index=p, error_code=0, high_watermark=0, last_stable_offset=0,
+                             log_start_offset=0, aborted_transactions=None, records=None) for p in partitions]
+    return SimpleNamespace(error_code=0, session_id=session_id,
+                           responses=[SimpleNamespace(topic="t", partitions=parts)] if parts else [])
+
+
+def test_an_answer_to_a_fetch_sent_before_the_sessions_restarted_is_dropped_without_a_backoff() -> None:
+    copier = Copier("l", Connection("127.0.0.1:1"), Connection("127.0.0.1:1"), SETTINGS,
+                    store_segments=lambda _s: None, on_resync=lambda _m, _p: None,
+                    on_acked=lambda _m, _r, _b: None, on_fenced=lambda _m: None)
+    session = copier._sessions.setdefault(NODE, FetchSessionHandler(NODE))
+    session.build_next({TopicPartition("t", 0): wire.fetch_partition(0, 0, 1 << 20)})
+    assert session.handle_response(_answer(7, [0]))  # the broker made session 7
+    session.build_next({TopicPartition("t", 0): wire.fetch_partition(0, 0, 1 << 20)})
+    sent_at = copier._session_restarts
+    copier._fetching.add(NODE)  # an incremental fetch of session 7 is out ...
+    copier._restart_sessions()  # ... when a route is added
+
+    copier._fetched(NODE, {}, _answer(7, []), sent_at)  # session 7's answer: nothing new
+
+    assert NODE not in copier._fetching
+    assert copier._ready(("fetch", NODE))  # the new session's first fetch goes out at once
+    assert session.next_metadata.is_full and session.next_metadata.session_id == 7  # it closes session 7
