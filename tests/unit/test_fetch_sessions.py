@@ -15,6 +15,14 @@ SETTINGS = CopierSettings(fetch_max_bytes=1 << 20, partition_max_bytes=1 << 20, 
                           produce_request_max_bytes=1 << 20, request_timeout_ms=30000, source_timeout_ms=30000)
 
 
+def _copier() -> Copier:
+    copier = Copier("l", Connection("127.0.0.1:1"), Connection("127.0.0.1:1"), SETTINGS,
+                    store_segments=lambda _s: None, on_resync=lambda _m, _p: None,
+                    on_acked=lambda _m, _r, _b: None, on_fenced=lambda _m: None)
+    copier._fetch_conns = [object(), object()]  # only counted here: nothing is sent
+    return copier
+
+
 def _answer(session_id: int, partitions: list[int]) -> SimpleNamespace:
     parts = [SimpleNamespace(partition_index=p, error_code=0, high_watermark=0, last_stable_offset=0,
                              log_start_offset=0, aborted_transactions=None, records=None) for p in partitions]
@@ -22,20 +30,34 @@ def _answer(session_id: int, partitions: list[int]) -> SimpleNamespace:
                            responses=[SimpleNamespace(topic="t", partitions=parts)] if parts else [])
 
 
-def test_an_answer_to_a_fetch_sent_before_the_sessions_restarted_is_dropped_without_a_backoff() -> None:
-    copier = Copier("l", Connection("127.0.0.1:1"), Connection("127.0.0.1:1"), SETTINGS,
-                    store_segments=lambda _s: None, on_resync=lambda _m, _p: None,
-                    on_acked=lambda _m, _r, _b: None, on_fenced=lambda _m: None)
+def _session_with_a_fetch_out(copier: Copier) -> tuple[FetchSessionHandler, int]:
+    """Session 7 on the broker, and an incremental fetch of it in flight on connection 0."""
     session = copier._sessions.setdefault(NODE, FetchSessionHandler(NODE))
     session.build_next({TopicPartition("t", 0): wire.fetch_partition(0, 0, 1 << 20)})
-    assert session.handle_response(_answer(7, [0]))  # the broker made session 7
+    assert session.handle_response(_answer(7, [0]))
     session.build_next({TopicPartition("t", 0): wire.fetch_partition(0, 0, 1 << 20)})
-    sent_at = copier._session_restarts
-    copier._fetching.add(NODE)  # an incremental fetch of session 7 is out ...
-    copier._restart_sessions()  # ... when a route is added
+    copier._fetching[NODE] = {0: copier._session_restarts}
+    return session, copier._session_restarts
 
-    copier._fetched(NODE, {}, _answer(7, []), sent_at)  # session 7's answer: nothing new
 
-    assert NODE not in copier._fetching
-    assert copier._ready(("fetch", NODE))  # the new session's first fetch goes out at once
-    assert session.next_metadata.is_full and session.next_metadata.session_id == 7  # it closes session 7
+def test_a_restarted_session_asks_on_the_other_connection_while_the_old_request_is_out() -> None:
+    copier = _copier()
+    _session_with_a_fetch_out(copier)
+    assert copier._fetch_out(NODE) and copier._free_fetch_conn(NODE) == 1
+    copier._restart_sessions()  # a mirror starts
+    assert not copier._fetch_out(NODE) and copier._free_fetch_conn(NODE) == 1
+    copier._fetching[NODE][1] = copier._session_restarts  # the new session's first request
+    copier._restart_sessions()  # another one, before either answered
+    assert copier._free_fetch_conn(NODE) is None  # it waits for one of them
+
+
+def test_an_answer_to_a_fetch_sent_before_the_sessions_restarted_is_dropped_without_a_backoff() -> None:
+    copier = _copier()
+    session, sent_at = _session_with_a_fetch_out(copier)
+    copier._restart_sessions()  # a mirror starts while session 7's fetch is out
+
+    copier._fetched(NODE, {}, _answer(7, []), sent_at, 0)  # its answer: nothing new
+
+    assert copier._free_fetch_conn(NODE) == 0
+    assert copier._ready(("fetch", NODE))  # no backoff: the new session's request goes out at once
+    assert session.next_metadata.is_full and session.next_metadata.session_id == 7  # and closes session 7

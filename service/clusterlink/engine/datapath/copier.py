@@ -1,9 +1,11 @@
 """The data path of one link: raw batches from the source to the destination.
 
-One thread per link drives one kafka-python network selector that holds a
-connection to each source broker and each destination broker. It keeps one
+One thread per link drives one kafka-python network selector that holds
+connections to each source broker and each destination broker. It keeps one
 Fetch in flight per source broker (every mirror partition that broker leads,
-in one request) and, per destination broker, `produce_connections`
+in one request; a second connection lets a restarted fetch session ask at once
+while the old session's last request is still out) and, per destination
+broker, `produce_connections`
 connections with up to `max_in_flight` Produce requests each (one batch per
 partition each). A broker answers one connection's requests one at a time:
 large batches spread over the connections so the broker validates and
@@ -182,7 +184,12 @@ class Copier:
         self._routes: dict[int, Route] = {}
         self._inbox: deque[Callable[[], None]] = deque()
         self._events: deque[Callable[[], None]] = deque()
-        self._fetching: set[int] = set()           # source nodes with a fetch in flight
+        # Two connections per source broker: a session restarted while its fetch is
+        # out (a mirror starts, a partition resyncs or changes hands) sends its first
+        # request on the other one at once, rather than after the broker answered
+        # the old request, which it may hold for up to fetch_max_wait_ms.
+        self._fetch_conns: list[Any] = []
+        self._fetching: dict[int, dict[int, int]] = {}  # source node -> {connection: session restarts when sent}
         self._fetch_nodes: set[int] = set()        # source nodes that led a partition at the last walk
         self._producing: dict[tuple[int, int], int] = {}  # (destination node, lane) -> requests in flight
         self._lanes: list[Any] = []                 # one connection manager per produce connection
@@ -310,9 +317,12 @@ class Copier:
         client_id = f"clusterlink-{self.name}"
         # One request more than the data path uses, so metadata requests
         # always find a connection that is not at its in-flight limit.
-        self._src = wire.new_manager(self._net, self._source, max_in_flight=2,
-                                     receive_max_bytes=s.fetch_max_bytes + (1 << 20), client_id=client_id,
-                                     request_timeout_ms=s.source_timeout_ms + s.fetch_max_wait_ms)
+        self._fetch_conns = [wire.new_manager(self._net, self._source, max_in_flight=2,
+                                              receive_max_bytes=s.fetch_max_bytes + (1 << 20), client_id=client_id,
+                                              request_timeout_ms=s.source_timeout_ms + s.fetch_max_wait_ms)
+                             for _ in range(2)]
+        self._src = self._fetch_conns[0]
+        self._fetch_conns[1].cluster = self._src.cluster  # connects on first use only
         self._lanes = [wire.new_manager(self._net, self._destination, max_in_flight=s.max_in_flight + 1,
                                         receive_max_bytes=1 << 24, client_id=client_id,
                                         request_timeout_ms=s.request_timeout_ms)
@@ -349,7 +359,8 @@ class Copier:
             log.exception("link %s: the data path stopped", self.name)
             self.error = exc
         finally:
-            self._src.close()
+            for conn in reversed(self._fetch_conns):
+                conn.close()
             for lane in reversed(self._lanes):
                 lane.close()
             self._net.close()
@@ -424,7 +435,7 @@ class Copier:
     def _fetch(self) -> None:
         if not self._routes or self._queued_bytes() >= self.settings.buffer_bytes:
             return
-        if self._fetch_nodes and self._fetching >= self._fetch_nodes:
+        if self._fetch_nodes and all(self._fetch_out(node) for node in self._fetch_nodes):
             # Every broker that led a partition at the last walk has a fetch in
             # flight; a partition that moved elsewhere waits for one answer
             # (at most the fetch wait).
@@ -436,7 +447,8 @@ class Copier:
             self._src_leaders.ask()
         self._fetch_nodes = set(walk.wanted)
         for node in walk.wanted:
-            if node in self._fetching or not self._ready(("fetch", node)):
+            conn = self._free_fetch_conn(node)
+            if conn is None or self._fetch_out(node) or not self._ready(("fetch", node)):
                 continue
             session = self._sessions.setdefault(node, FetchSessionHandler(node))
             offsets = walk.offsets[node]
@@ -444,9 +456,12 @@ class Copier:
             self._full_fetch.add(node)
             max_bytes, partition_max = fetch_limits(budget, len(offsets), self.settings.fetch_max_bytes,
                                                     self.settings.partition_max_bytes)
-            if not session.next_metadata.is_full and self._asked_offsets.get(node) == offsets:
+            asked_before = self._asked_offsets.get(node)
+            if not session.next_metadata.is_full and (asked_before is offsets or asked_before == offsets):
                 # Nothing moved since the last request of this session (an idle
-                # link): the request names no partition at all.
+                # link): the request names no partition at all. (Mostly the same
+                # walk's dict: comparing thousands of entries twice a second showed
+                # in the idle profile.)
                 data = FetchRequestData(None, None, session.next_metadata)
             else:
                 data = session.build_next({
@@ -455,12 +470,22 @@ class Copier:
                 })
             self._asked_offsets[node] = offsets
             req = wire.session_fetch_request(data, max_wait_ms=self.settings.fetch_max_wait_ms, max_bytes=max_bytes)
-            self._fetching.add(node)
+            restarts = self._session_restarts
+            self._fetching.setdefault(node, {})[conn] = restarts
             asked = walk.asked[node]
-            future = self._src.send(req, node_id=node)
-            future.add_callback(lambda resp, n=node, a=asked, g=self._session_restarts:
-                                self._events.append(lambda: self._fetched(n, a, resp, g)))
-            future.add_errback(lambda exc, n=node: self._events.append(lambda: self._fetch_failed(n, exc)))
+            future = self._fetch_conns[conn].send(req, node_id=node)
+            future.add_callback(lambda resp, n=node, a=asked, g=restarts, c=conn:
+                                self._events.append(lambda: self._fetched(n, a, resp, g, c)))
+            future.add_errback(lambda exc, n=node, g=restarts, c=conn:
+                               self._events.append(lambda: self._fetch_failed(n, exc, g, c)))
+
+    def _fetch_out(self, node: int) -> bool:
+        """A fetch of the current sessions is in flight to `node`."""
+        return self._session_restarts in self._fetching.get(node, {}).values()
+
+    def _free_fetch_conn(self, node: int) -> int | None:
+        busy = self._fetching.get(node, {})
+        return next((i for i in range(len(self._fetch_conns)) if i not in busy), None)
 
     def _plan_walk(self) -> _Walk:
         """Every partition that fetches now, by the source node that leads it."""
@@ -490,9 +515,11 @@ class Copier:
         self._walk = None
         self._moved = True
 
-    def _fetch_failed(self, node: int, exc: BaseException) -> None:
+    def _fetch_failed(self, node: int, exc: BaseException, restarts: int, conn: int) -> None:
         self._invalidate()
-        self._fetching.discard(node)
+        self._fetching.get(node, {}).pop(conn, None)
+        if restarts != self._session_restarts:
+            return  # the old session's request: the current one reports for the node
         session = self._sessions.get(node)
         if session is not None:
             session.handle_error(exc)
@@ -502,13 +529,14 @@ class Copier:
         self._backoff(("fetch", node), 0.5)
 
     def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any,
-                 restarts: int) -> None:
-        self._fetching.discard(node)
+                 restarts: int, conn: int) -> None:
+        self._fetching.get(node, {}).pop(conn, None)
         if restarts != self._session_restarts:
             # Sent before the sessions were restarted (a route came or went): the
             # answer is the old session's, and kafka-python would take it for a
             # broken one (an INFO line, and a backoff here). Its partitions are
-            # asked again, in the new session's first request, which goes out now.
+            # asked again in the new session's first request, which went out on
+            # the other connection or goes out now.
             self._invalidate()
             return
         session = self._sessions.get(node)
