@@ -421,7 +421,8 @@ class Bench(BenchRun):
 
     def mirror(self, stub: pb_grpc.ClusterLinkServiceStub, round_no: int = 1) -> dict[str, Any]:
         """One mirror round: a new link and a new mirror topic of the whole source topic,
-        timed until lag 0 (the latency run uses the last round's link). Round 1 is results["mirror"], later ones go to results["rounds"]."""
+        timed until lag 0 (the latency run uses the last round's link). Round 1 is
+        results["mirror"], later ones go to results["rounds"]."""
         a = self.args
         assert self.source is not None and self.destination is not None and self.service is not None
         # A new link every round, so each round starts the same way: a link that is
@@ -436,15 +437,15 @@ class Bench(BenchRun):
                           "destination_broker": broker_pid(self.destination)})
         # A destination name of its own: the MirrorMaker 2 runs later write the source
         # topic's name (IdentityReplicationPolicy) on the same destination cluster.
-        self.mirror_topic = f"{self.topic}-clusterlink" + ("" if round_no == 1 else f"-{round_no}")
-        log(f"mirror: creating mirror topic {self.mirror_topic} of {self.topic} ({total} records)")
+        mirror_topic = f"{self.topic}-clusterlink" + ("" if round_no == 1 else f"-{round_no}")
+        log(f"mirror: creating mirror topic {mirror_topic} of {self.topic} ({total} records)")
         threads = ThreadMeter(service_pid)
         meter.start()
         threads.start()
         cpu_before = proc_cpu_seconds(service_pid)
         t0 = time.monotonic()
         mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
-            parent=f"links/{self.link}", mirror_topic_id=self.mirror_topic,
+            parent=f"links/{self.link}", mirror_topic_id=mirror_topic,
             mirror_topic=pb.MirrorTopic(source_topic=self.topic)))
         name = mirror.name
 
@@ -456,7 +457,7 @@ class Bench(BenchRun):
                 return False, f"mirror went {state}: {m.reason}", text
             return m.state == pb.MirrorTopic.ACTIVE, None, text
 
-        outcome = self._wait_caught_up(self.mirror_topic, targets, t0, self.service.process, status, service_pid,
+        outcome = self._wait_caught_up(mirror_topic, targets, t0, self.service.process, status, service_pid,
                                        "mirror")
         cpu_after = proc_cpu_seconds(service_pid)
         cpu = meter.stop()
@@ -466,13 +467,12 @@ class Bench(BenchRun):
                                   "clusterlink_peak_rss_mib": proc_peak_rss_mib(service_pid)}
         # The whole `clusterlink serve` process: API, reconciler, worker, librdkafka.
         result.update(_cpu_per_gib(cpu_before, cpu_after, cpu_first, outcome["records_mirrored"] * a.record_size))
-        if not self._add_rates(result, outcome, self.mirror_topic, f"mirror round {round_no}"):
+        if not self._add_rates(result, outcome, mirror_topic, f"mirror round {round_no}"):
             result["service_log_tail"] = "".join(self.service.output[-40:])
         if round_no == 1:
             self.results["mirror"] = result
         else:
             self.results.setdefault("rounds", []).append(result)
-        self.mirror_name = name
         return result
 
     def _add_rates(self, result: dict[str, Any], outcome: dict[str, Any], topic: str, label: str) -> bool:
@@ -1109,6 +1109,7 @@ def format_report(report: dict[str, Any]) -> str:
         out.append("mirror rounds, each against the source consume runs just before and after it (MiB/s):")
         out.append(f"  {'round':<7}{'mirror':>8}{'copy':>8}{'10-90%':>8}{'consume':>9}"
                    f"{'ratio':>8}{'copy':>8}{'10-90%':>8}{'CPU s/GiB':>11}")
+
         def cell(value: float | None, width: int, digits: int) -> str:
             return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
