@@ -18,7 +18,11 @@ One run, on two fresh single-node Kafka clusters it starts in a temp folder:
 6. stops the service and mirrors the same source topic twice with Apache Kafka
    MirrorMaker 2 (dedicated mode, connect-mirror from Maven Central): on its
    defaults and tuned for volume, each into a fresh destination topic;
-7. prints a report (machine, settings, rates, CPU per GiB, ratios) and optionally
+7. as a reference for a byte-for-byte copy, times Kafka's own replication on a fresh
+   two-node cluster: the same data on node 1, read once with ConsumerPerformance, then
+   a second replica of every partition on node 2, copied by its replica fetcher (see
+   replication.py);
+8. prints a report (machine, settings, rates, CPU per GiB, ratios) and optionally
    writes JSON.
 
 It measures; it never asserts a timing. MB means MiB (2**20 bytes) throughout, as in
@@ -49,12 +53,13 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from clusterlink.sandbox.cluster import KafkaCluster, java_command
+from clusterlink.sandbox.cluster import KafkaCluster, java_command, stop_cluster
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
 from tests.bench.common import PROGRESS_EVERY_S, TICKS, BenchError, BenchRun, add_cluster_args, add_output_args, \
     cluster_arg_maps, log, machine_info, pairs, proc_cpu_seconds, proc_peak_rss_mib, produce_waiting, publish, \
     report_end, report_head, run_bench, temp_root
+from tests.bench import replication
 from tests.bench.mm2 import TUNED, effective_client_configs, ensure_mm2_jars, mm2_command, mm2_properties, \
     write_run_files
 
@@ -118,6 +123,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_cluster_args(parser, "ClusterLink link config entry, e.g. mirror.producer.linger.ms=20 (repeatable)")
     parser.add_argument("--skip-latency", action="store_true", help="skip the end-to-end latency run")
     parser.add_argument("--skip-mm2", action="store_true", help="skip the two MirrorMaker 2 runs")
+    parser.add_argument("--skip-replication", action="store_true",
+                        help="skip the reference run of Kafka's own replication (a follower catching up)")
     parser.add_argument("--mm2-prop", action="append", default=[], metavar="KEY=VALUE",
                         help="extra mm2.properties entry for both MirrorMaker 2 runs (repeatable)")
     add_output_args(parser, "--json-out")
@@ -190,9 +197,10 @@ class ThreadMeter:
         }
 
 
-def broker_pid(cluster: KafkaCluster) -> int | None:
+def broker_pid(cluster: KafkaCluster, node_id: int | None = None) -> int | None:
     try:
-        return int((cluster.node_folder(cluster.node_ids[0]) / "kafka.pid").read_text().strip())
+        node = cluster.node_ids[0] if node_id is None else node_id
+        return int((cluster.node_folder(node) / "kafka.pid").read_text().strip())
     except (OSError, ValueError):
         return None
 
@@ -301,11 +309,13 @@ class Bench(BenchRun):
             f"linger.ms={a.linger_ms}", f"batch.size={a.batch_size}", "acks=all",
         ]
 
-    def producer_perf(self, cluster: KafkaCluster, topic: str, label: str) -> dict[str, Any]:
+    def producer_perf(self, cluster: KafkaCluster, topic: str, label: str,
+                      records: int | None = None) -> dict[str, Any]:
         a = self.args
-        tool_args = ["--topic", topic, "--num-records", str(a.num_records), "--record-size", str(a.record_size),
+        records = a.num_records if records is None else records
+        tool_args = ["--topic", topic, "--num-records", str(records), "--record-size", str(a.record_size),
                      "--throughput", "-1", "--producer-props", *self.producer_props(cluster)]
-        log(f"{label}: ProducerPerformance, {a.num_records} records of {a.record_size} B into {topic}")
+        log(f"{label}: ProducerPerformance, {records} records of {a.record_size} B into {topic}")
         meter = CpuMeter({"broker": broker_pid(cluster)}).start()
         output, tool_cpu = self.run_tool(cluster, "org.apache.kafka.tools.ProducerPerformance", tool_args,
                                          timeout=max(600.0, a.size_mb * 2))
@@ -323,7 +333,8 @@ class Bench(BenchRun):
         log(f"{label}: {result['mib_per_s']:.1f} MiB/s, {result['records_per_s']:.0f} records/s")
         return result
 
-    def consumer_perf(self, cluster: KafkaCluster, topic: str, records: int) -> dict[str, Any]:
+    def consumer_perf(self, cluster: KafkaCluster, topic: str, records: int,
+                      label: str = "source consume") -> dict[str, Any]:
         config = self.root / "consumer-perf.properties"
         # The same fetch sizes as the ClusterLink source consumer, so the ratio shows
         # engine overhead rather than fetch tuning.
@@ -331,7 +342,7 @@ class Bench(BenchRun):
         tool_args = ["--bootstrap-server", cluster.bootstrap, "--topic", topic, "--messages", str(records),
                      "--group", f"bench-perf-{uuid.uuid4().hex[:8]}", "--consumer.config", str(config),
                      "--timeout", "30000"]
-        log(f"source consume: ConsumerPerformance, {records} records from {topic}")
+        log(f"{label}: ConsumerPerformance, {records} records from {topic}")
         meter = CpuMeter({"broker": broker_pid(cluster)}).start()
         output, tool_cpu = self.run_tool(cluster, "org.apache.kafka.tools.ConsumerPerformance", tool_args,
                                          timeout=max(600.0, self.args.size_mb * 2))
@@ -348,7 +359,7 @@ class Bench(BenchRun):
         }
         if consumed < records:
             result["warning"] = f"consumed only {consumed} of {records} records before the tool's timeout"
-        log(f"source consume: {result['mib_per_s']:.1f} MiB/s, {result['records_per_s']:.0f} records/s")
+        log(f"{label}: {result['mib_per_s']:.1f} MiB/s, {result['records_per_s']:.0f} records/s")
         return result
 
     # -- phases ---------------------------------------------------------------
@@ -668,6 +679,63 @@ class Bench(BenchRun):
         ms = self.results["latency"]["mirror"]
         log(f"latency: mirror p50 {ms.get('p50_ms')} ms, p99 {ms.get('p99_ms')} ms "
             f"({ms.get('received')}/{measured} measured records received)")
+
+    # -- Kafka's own replication ---------------------------------------------
+
+    def replication(self) -> None:
+        """Kafka's own copy between brokers of the same data shape (see replication.py),
+        and a ConsumerPerformance read on the same cluster to set it against. The new
+        cluster first gets the warm-up the others had, with a replication of its own:
+        its produce, fetch and follower paths meet the measured run warm."""
+        a = self.args
+        log("replication: a two-node cluster, the data on node 1, then a second replica on node 2")
+        pair = replication.start_pair(self.root / "replication", dict(a.broker_props))
+        try:
+            warm = int(a.warmup_mb * MIB // a.record_size)
+            if warm > 0:
+                log(f"replication warm-up: {warm} records produced, consumed and replicated")
+                self._replicate(pair, warm, "replication warm-up")
+            result = self._replicate(pair, a.num_records, "replication")
+            self.results["replication"] = result
+            log(f"replication: the follower copied {result['on_disk_mib']} MiB in "
+                f"{result.get('seconds_copying')}s: {result.get('copy_mib_per_s')} MiB/s "
+                f"(consume on that cluster {result['consume_mib_per_s']:.1f} MiB/s)")
+        finally:
+            stop_cluster(pair, remove=not a.keep)
+
+    def _replicate(self, pair: KafkaCluster, records: int, label: str) -> dict[str, Any]:
+        """A topic of `records` on node 1: produced, read once, then replicated to node 2 and timed."""
+        a = self.args
+        topic = f"repl-{uuid.uuid4().hex[:6]}"
+        replication.create_on_leader(pair.bootstrap, topic, a.partitions)
+        self.producer_perf(pair, topic, f"{label} produce", records)
+        records = sum(h - lo for lo, h in watermarks(pair.bootstrap, topic, a.partitions).values())
+        consume = self.consumer_perf(pair, topic, records, f"{label} consume")
+        target = replication.log_bytes(pair, replication.LEADER, topic)
+        plan = replication.write_plan(self.root / f"{topic}.json", topic, a.partitions)
+        follower = broker_pid(pair, replication.FOLLOWER)
+        meter = CpuMeter({"leader_broker": broker_pid(pair, replication.LEADER),
+                          "follower_broker": follower}).start()
+        follower_cpu = proc_cpu_seconds(follower)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reassign")
+        try:
+            # The tool runs beside the sampling: the follower starts copying before its JVM exits.
+            tool = pool.submit(self.run_tool, pair, replication.REASSIGN_TOOL,
+                               ["--bootstrap-server", pair.bootstrap, "--reassignment-json-file", str(plan),
+                                "--execute"], 120.0)
+            samples = replication.wait_copied(pair, topic, target, a.mirror_timeout, tool)
+            cpu = meter.stop()
+            follower_after = proc_cpu_seconds(follower)
+            tool.result()
+        finally:
+            pool.shutdown(wait=True)
+        replication.wait_in_sync(pair.bootstrap, topic)
+        result = replication.copy_rates(samples, target, records, a.record_size)
+        result["consume_mib_per_s"] = consume["mib_per_s"]
+        result["cores_busy"] = cpu
+        if follower_cpu is not None and follower_after is not None:
+            result["follower_cpu_s_per_gib"] = round((follower_after - follower_cpu) / (records * a.record_size / GIB), 2)
+        return result
 
     # -- MirrorMaker 2 --------------------------------------------------------
 
@@ -989,6 +1057,16 @@ def build_report(args: argparse.Namespace, machine: dict[str, Any], results: dic
             ratios[f"copy_cpu_per_gib_clusterlink_vs_mm2_{run}"] = ratio(mirror.get("copy_cpu_s_per_gib"),
                                                                           mm2.get("copy_cpu_s_per_gib"))
         ratios[f"mm2_{run}_vs_source_consume"] = ratio(mm2.get("mib_per_s"), cons)
+    rep = results.get("replication", {})
+    if rep.get("copy_mib_per_s"):
+        ratios["replication_copy_vs_its_consume"] = ratio(rep["copy_mib_per_s"], rep.get("consume_mib_per_s"))
+        if mirror.get("caught_up"):
+            ratios["mirror_copy_vs_replication_copy"] = ratio(mirror.get("copy_mib_per_s"), rep["copy_mib_per_s"])
+        if rounds:
+            copies = [row["copy_mib_per_s"] for row in rounds if row.get("copy_mib_per_s")]
+            if copies:
+                ratios["median_mirror_copy_vs_replication_copy"] = ratio(statistics.median(copies),
+                                                                         rep["copy_mib_per_s"])
     return {"status": status, "machine": machine, "settings": settings, "results": results,
             "rounds": rounds, "ratios": ratios}
 
@@ -1097,6 +1175,19 @@ def format_report(report: dict[str, Any]) -> str:
             out.append("  could not read the clients' settings from its log")
         if not mm.get("caught_up") and mm.get("cores_busy"):
             cpu_rows.append((f"{name} (not caught up)", mm["cores_busy"]))
+    rep = r.get("replication")
+    if rep and rep.get("copy_mib_per_s"):
+        out.append("")
+        out.append(f"{'Kafka replication, first -> last byte':<44}{rep['copy_mib_per_s']:>9.1f}"
+                   f"{rep['copy_records_per_s']:>12.0f}")
+        if rep.get("middle_mib_per_s"):
+            out.append(f"{'Kafka replication, 10% -> 90% of bytes':<44}{rep['middle_mib_per_s']:>9.1f}"
+                       f"{rep['middle_records_per_s']:>12.0f}")
+        out.append(f"  a follower catching up, on its own two-node cluster: ConsumerPerformance there "
+                   f"{rep['consume_mib_per_s']:.1f} MiB/s; "
+                   f"{rep['on_disk_mib']} MiB copied in {rep['seconds_copying']}s; the follower broker's CPU "
+                   f"{rep.get('follower_cpu_s_per_gib')} s/GiB (it appends without the produce path's validation)")
+        cpu_rows.append(("Kafka replication, reassign -> copied", rep["cores_busy"]))
     if cpu_per_gib:
         out.append("")
         out.append("CPU seconds of the mirroring process per GiB mirrored (whole run; from first record):")
@@ -1226,6 +1317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if status == "complete" and not all(bench.results[f"mm2_{run}"].get("caught_up")
                                                 for run in ("default", "tuned")):
                 status = "MirrorMaker 2 did not catch up"
+        if not args.skip_replication:
+            bench.replication()
         return status
 
     status = run_bench(bench, machine, phases)
