@@ -732,6 +732,7 @@ class Bench(BenchRun):
         replication.wait_in_sync(pair.bootstrap, topic)
         result = replication.copy_rates(samples, target, records, a.record_size)
         result["consume_mib_per_s"] = consume["mib_per_s"]
+        result["follower_props"] = dict(replication.FOLLOWER_PROPS)
         result["cores_busy"] = cpu
         if follower_cpu is not None and follower_after is not None:
             result["follower_cpu_s_per_gib"] = round((follower_after - follower_cpu) / (records * a.record_size / GIB), 2)
@@ -1186,7 +1187,8 @@ def format_report(report: dict[str, Any]) -> str:
         out.append(f"  a follower catching up, on its own two-node cluster: ConsumerPerformance there "
                    f"{rep['consume_mib_per_s']:.1f} MiB/s; "
                    f"{rep['on_disk_mib']} MiB copied in {rep['seconds_copying']}s; the follower broker's CPU "
-                   f"{rep.get('follower_cpu_s_per_gib')} s/GiB (it appends without the produce path's validation)")
+                   f"{rep.get('follower_cpu_s_per_gib')} s/GiB (it appends without the produce path's validation); "
+                   + " ".join(f"{k}={v}" for k, v in rep.get("follower_props", {}).items()))
         cpu_rows.append(("Kafka replication, reassign -> copied", rep["cores_busy"]))
     if cpu_per_gib:
         out.append("")

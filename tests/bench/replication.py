@@ -29,9 +29,23 @@ POLL_S = 0.05
 MIB = 1024 * 1024
 
 
+# The follower fetches like ClusterLink on its defaults: the same fetch sizes
+# (mirror.fetch.partition.max.bytes, mirror.fetch.max.bytes) and as many appending
+# threads as ClusterLink has connections to the destination broker
+# (mirror.produce.connections). On Kafka's defaults (1 MiB, 10 MiB, one fetcher) the
+# follower copied at 272 and 222 MiB/s in two runs on the same machine, against 314
+# and 337 MiB/s with these (timed from the reassignment tool's exit).
+FOLLOWER_PROPS = {
+    "replica.fetch.max.bytes": "10485760",
+    "replica.fetch.response.max.bytes": "52428800",
+    "num.replica.fetchers": "3",
+}
+
+
 def start_pair(folder: Path, extra: dict[str, str]) -> KafkaCluster:
-    """A two-node cluster on free ports."""
-    return start_cluster(folder, free_port(), nodes=2, controller_port=free_port(), extra=extra)
+    """A two-node cluster on free ports, its followers fetching as FOLLOWER_PROPS say."""
+    return start_cluster(folder, free_port(), nodes=2, controller_port=free_port(),
+                         extra={**FOLLOWER_PROPS, **extra})
 
 
 def create_on_leader(bootstrap: str, topic: str, partitions: int) -> None:
