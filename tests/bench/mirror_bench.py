@@ -56,10 +56,10 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from clusterlink.sandbox.cluster import KafkaCluster, java_command, stop_cluster
 from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
+from tests.bench import replication
 from tests.bench.common import PROGRESS_EVERY_S, TICKS, BenchError, BenchRun, add_cluster_args, add_output_args, \
     cluster_arg_maps, log, machine_info, pairs, proc_cpu_seconds, proc_peak_rss_mib, produce_waiting, publish, \
     report_end, report_head, run_bench, temp_root
-from tests.bench import replication
 from tests.bench.mm2 import TUNED, effective_client_configs, ensure_mm2_jars, mm2_command, mm2_properties, \
     write_run_files
 
