@@ -132,9 +132,11 @@ KNOBS: dict[str, Knob] = {
         ),
         Knob(
             "mirror.produce.request.max.bytes",
-            "8388608",
+            "491520",
             "Most bytes of batches in one Produce request (one batch per partition; a single larger "
-            "batch still goes alone).",
+            "batch still goes alone). A broker holds each request whole on its heap, and G1 allocates "
+            "anything of half a region or more (512 KiB on heaps under 4 GiB) as a humongous object, "
+            "which costs it concurrent GC cycles: the default keeps requests under that.",
             _int_range(65_536, 104_857_600),
         ),
         Knob(

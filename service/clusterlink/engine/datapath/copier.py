@@ -665,10 +665,14 @@ class Copier:
         batches: dict[str, list[tuple[int, bytes]]] = {}
         sent: dict[tuple[str, int], PartitionState] = {}
         size = 0
+        limit = self.settings.produce_request_max_bytes
         for route, st in parts:
-            if size >= self.settings.produce_request_max_bytes:
+            if size >= limit:
                 break
             if len(st.inflight) >= self.settings.max_in_flight:
+                continue
+            # The limit holds for the request as a whole; only a first batch may pass it alone.
+            if sent and st.queue and size + len(st.queue[0].data) > limit:
                 continue
             out = st.next_to_send()
             if out is None:
