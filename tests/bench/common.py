@@ -210,6 +210,29 @@ def proc_peak_rss_mib(pid: int | None) -> float | None:
 # ------------------------------------------------------------------ the clusters
 
 
+def topic_bytes(cluster: KafkaCluster, topic: str, node_id: int | None = None) -> int:
+    """Bytes of the topic's log segments on one node's disk (the first node unless named):
+    record batches as they travel, compressed."""
+    node = cluster.node_ids[0] if node_id is None else node_id
+    total = 0
+    for folder in (cluster.node_folder(node) / "data").glob(f"{topic}-*"):
+        name, _, partition = folder.name.rpartition("-")
+        if name == topic and partition.isdigit():  # not `{topic}-clusterlink-0`
+            total += sum(f.stat().st_size for f in folder.glob("*.log"))
+    return total
+
+
+def middle_rate(samples: list[tuple[float, int]], total: int) -> dict[str, Any]:
+    """Records/s between the samples where 10% and 90% of the records had arrived:
+    the steady copy rate, without start-up and the last partitions' tail."""
+    lo = next(((t, n) for t, n in samples if n >= 0.1 * total), None)
+    hi = next(((t, n) for t, n in samples if n >= 0.9 * total), None)
+    if lo is None or hi is None or hi[0] - lo[0] < 2.0:
+        return {}  # too short to tell (a small --size-mb)
+    return {"middle_records_per_s": round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1),
+            "middle_seconds": round(hi[0] - lo[0], 2)}
+
+
 def start_on_free_ports(folder: Path, extra: dict[str, str]) -> KafkaCluster:
     last: Exception | None = None
     for _ in range(5):

@@ -58,8 +58,8 @@ from clusterlink.v1 import clusterlink_pb2 as pb
 from clusterlink.v1 import clusterlink_pb2_grpc as pb_grpc
 from tests.bench import replication
 from tests.bench.common import PROGRESS_EVERY_S, TICKS, BenchError, BenchRun, add_cluster_args, add_output_args, \
-    cluster_arg_maps, log, machine_info, pairs, proc_cpu_seconds, proc_peak_rss_mib, produce_waiting, publish, \
-    report_end, report_head, run_bench, temp_root
+    cluster_arg_maps, log, machine_info, middle_rate, pairs, proc_cpu_seconds, proc_peak_rss_mib, produce_waiting, publish, \
+    report_end, report_head, run_bench, temp_root, topic_bytes
 from tests.bench.mm2 import TUNED, effective_client_configs, ensure_mm2_jars, mm2_command, mm2_properties, \
     write_run_files
 
@@ -573,7 +573,7 @@ class Bench(BenchRun):
                         samples.append((now - t0, done))
                         extra = sum(max(0, highs.get(p, 0) - t) for p, t in targets.items())
                         return {
-                            **_middle_rate(samples, total),
+                            **middle_rate(samples, total),
                             "caught_up": True, "records_mirrored": done,
                             # Records past the source's end offsets: duplicates (at-least-once).
                             "extra_records_on_destination": extra,
@@ -711,7 +711,7 @@ class Bench(BenchRun):
         self.producer_perf(pair, topic, f"{label} produce", records)
         records = sum(h - lo for lo, h in watermarks(pair.bootstrap, topic, a.partitions).values())
         consume = self.consumer_perf(pair, topic, records, f"{label} consume")
-        target = replication.log_bytes(pair, replication.LEADER, topic)
+        target = topic_bytes(pair, topic, replication.LEADER)
         plan = replication.write_plan(self.root / f"{topic}.json", topic, a.partitions)
         follower = broker_pid(pair, replication.FOLLOWER)
         meter = CpuMeter({"leader_broker": broker_pid(pair, replication.LEADER),
@@ -735,7 +735,8 @@ class Bench(BenchRun):
         result["follower_props"] = dict(replication.FOLLOWER_PROPS)
         result["cores_busy"] = cpu
         if follower_cpu is not None and follower_after is not None:
-            result["follower_cpu_s_per_gib"] = round((follower_after - follower_cpu) / (records * a.record_size / GIB), 2)
+            result["follower_cpu_s_per_gib"] = round(
+                (follower_after - follower_cpu) / (records * a.record_size / GIB), 2)
         return result
 
     # -- MirrorMaker 2 --------------------------------------------------------
@@ -952,17 +953,6 @@ def _consumer_row(output: str) -> dict[str, str]:
     raise BenchError(f"no result row in ConsumerPerformance output:\n{output[-2000:]}")
 
 
-def _middle_rate(samples: list[tuple[float, int]], total: int) -> dict[str, Any]:
-    """Records/s between the samples where 10% and 90% of the records had arrived:
-    the steady copy rate, without start-up and the last partitions' tail."""
-    lo = next(((t, n) for t, n in samples if n >= 0.1 * total), None)
-    hi = next(((t, n) for t, n in samples if n >= 0.9 * total), None)
-    if lo is None or hi is None or hi[0] - lo[0] < 2.0:
-        return {}  # too short to tell (a small --size-mb)
-    return {"middle_records_per_s": round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1),
-            "middle_seconds": round(hi[0] - lo[0], 2)}
-
-
 def _trace(samples: list[tuple[float, int]], points: int = 20) -> list[tuple[float, int]]:
     """At most `points` (seconds since mirror creation, records on the destination) samples."""
     if len(samples) <= points:
@@ -991,17 +981,6 @@ def watermarks(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[i
                 for p in range(partitions)}
     finally:
         consumer.close()
-
-
-def topic_bytes(cluster: KafkaCluster, topic: str) -> int:
-    """Bytes of the topic's log segments on disk: record batches as they travel, compressed."""
-    data = cluster.node_folder(cluster.node_ids[0]) / "data"
-    total = 0
-    for folder in data.glob(f"{topic}-*"):
-        name, _, partition = folder.name.rpartition("-")
-        if name == topic and partition.isdigit():  # not `{topic}-clusterlink-0`
-            total += sum(f.stat().st_size for f in folder.glob("*.log"))
-    return total
 
 
 # ------------------------------------------------------------------------ report

@@ -21,7 +21,7 @@ from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clusterlink.sandbox.cluster import KafkaCluster, start_cluster
-from tests.bench.common import BenchError, free_port
+from tests.bench.common import BenchError, free_port, middle_rate, topic_bytes
 
 LEADER, FOLLOWER = 1, 2
 REASSIGN_TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
@@ -63,16 +63,6 @@ def write_plan(path: Path, topic: str, partitions: int) -> Path:
     return path
 
 
-def log_bytes(cluster: KafkaCluster, node_id: int, topic: str) -> int:
-    """Bytes of `topic`'s log segments in one node's data folder."""
-    total = 0
-    for folder in (cluster.node_folder(node_id) / "data").glob(f"{topic}-*"):
-        name, _, partition = folder.name.rpartition("-")
-        if name == topic and partition.isdigit():
-            total += sum(f.stat().st_size for f in folder.glob("*.log"))
-    return total
-
-
 def wait_copied(cluster: KafkaCluster, topic: str, target: int, timeout: float,
                 tool: Future[Any]) -> list[tuple[float, int]]:
     """Samples (monotonic time, follower bytes) until the follower holds `target` bytes;
@@ -81,7 +71,7 @@ def wait_copied(cluster: KafkaCluster, topic: str, target: int, timeout: float,
     deadline = time.monotonic() + timeout
     while True:
         now = time.monotonic()
-        copied = log_bytes(cluster, FOLLOWER, topic)
+        copied = topic_bytes(cluster, topic, FOLLOWER)
         samples.append((now, copied))
         if copied >= target:
             return samples
@@ -107,7 +97,7 @@ def wait_in_sync(bootstrap: str, topic: str, timeout: float = 60.0) -> None:
 
 def copy_rates(samples: list[tuple[float, int]], target: int, records: int, record_size: int) -> dict[str, Any]:
     """The follower's rates in the bench's units (records x record size, as the mirror's):
-    first byte -> last byte, and 10% -> 90% of the bytes."""
+    first byte -> last byte, and 10% -> 90% of the bytes (left out under 2 s)."""
     first = next((t for t, n in samples if n > 0), None)
     last = samples[-1][0]
     payload_mib = records * record_size / MIB
@@ -117,9 +107,9 @@ def copy_rates(samples: list[tuple[float, int]], target: int, records: int, reco
         out["seconds_copying"] = round(seconds, 2)
         out["copy_mib_per_s"] = round(payload_mib / seconds, 2)
         out["copy_records_per_s"] = round(records / seconds, 1)
-    lo = next((t for t, n in samples if n >= 0.1 * target), None)
-    hi = next((t for t, n in samples if n >= 0.9 * target), None)
-    if lo is not None and hi is not None and hi - lo >= 1.0:
-        out["middle_mib_per_s"] = round(0.8 * payload_mib / (hi - lo), 2)
-        out["middle_records_per_s"] = round(0.8 * records / (hi - lo), 1)
+    # The same 10% -> 90% rule as the mirror's, on the bytes counted as records.
+    middle = middle_rate([(t, n * records // target) for t, n in samples], records)
+    if middle:
+        out["middle_records_per_s"] = middle["middle_records_per_s"]
+        out["middle_mib_per_s"] = round(middle["middle_records_per_s"] * record_size / MIB, 2)
     return out
