@@ -120,3 +120,69 @@ def test_large_answers_are_read_into_their_own_buffer_and_it_is_reused():
     finally:
         ours.close()
         theirs.close()
+
+
+def test_with_a_frame_pool_fetch_records_are_views_of_a_pooled_buffer_and_decode_the_same():
+    rng = random.Random(7)
+    frames = transport.FramePool(largest=1 << 20)
+    ours, theirs = FrameParser(frames=frames, client_id="t"), KafkaProtocol(client_id="t")
+    stream, bodies = b"", [rng.randbytes(n) for n in (200_000, 0, 70_000)]
+    for body in bodies:
+        assert _ask(ours) == _ask(theirs)
+        stream += _fetch_answer(ours._correlation_id, body)
+    cuts = sorted(rng.sample(range(1, len(stream)), 25))
+    got, want = _feed(ours, stream, cuts), _feed(theirs, stream, cuts)
+    views = [r.responses[0].partitions[0].records for _, r in got]
+    assert all(isinstance(v, memoryview) for v in views)
+    assert {id(v.obj) for v in views} <= {id(b) for b in frames.in_use()}  # each in a buffer the pool counts
+    assert [bytes(v) for v in views] == bodies
+    for (_, r), (_, w) in zip(got, want, strict=True):
+        r.responses[0].partitions[0].records = bytes(r.responses[0].partitions[0].records)
+        assert r.to_dict() == w.to_dict()
+
+
+def test_other_answers_on_a_pooled_connection_decode_as_kafka_python_does():
+    from kafka.protocol.producer import ProduceResponse
+    parser = FrameParser(frames=transport.FramePool(largest=1 << 20), client_id="t")
+    parser.send_request(wire.produce_request({"t": [(0, b"x" * 100)]}, timeout_ms=1000))
+    answer = ProduceResponse(responses=[ProduceResponse.TopicProduceResponse(name="t", partition_responses=[
+        ProduceResponse.TopicProduceResponse.PartitionProduceResponse(index=0, error_code=0, base_offset=5)])],
+        throttle_time_ms=0)
+    answer.API_VERSION = wire.PRODUCE_VERSION
+    answer.with_header(correlation_id=1)
+    [(_, got)] = parser.receive_bytes(bytes(answer.encode(framed=True, header=True)))
+    assert got.responses[0].partition_responses[0].base_offset == 5
+
+
+def test_the_pool_reuses_a_free_buffer_of_the_size_class_never_one_in_use_and_keeps_few_spares():
+    kib = 1024
+    frames = transport.FramePool(largest=1000 * kib, spare=1)
+    first = frames.take(300 * kib)
+    buf = first.obj
+    assert len(buf) == 512 * kib and frames.bytes_in_use() == 512 * kib  # counted whole
+    held = first[10:20]  # a queued batch of that answer
+    del first
+    second = frames.take(400 * kib)
+    assert second.obj is not buf  # still in use
+    del held
+    third = frames.take(260 * kib)
+    assert third.obj is buf  # free again, and of the same class
+    del second, third
+    assert frames.bytes_in_use() == 0
+    fourth = frames.take(900 * kib)  # the largest class: the largest answer expected
+    assert len(fourth.obj) == 1000 * kib
+    # Neither free buffer was of its class: one of them was dropped (one spare kept).
+    assert len(frames._buffers) == 2 and frames.bytes_in_use() == 1000 * kib
+    assert len(frames.take(10).obj) == transport.MIN_BUFFER_BYTES
+
+
+def test_the_pool_tells_which_buffers_are_held_long():
+    now = [100.0]
+    frames = transport.FramePool(largest=1 << 20, clock=lambda: now[0])
+    old = frames.take(1000)
+    now[0] = 103.0
+    new = frames.take(1000)
+    assert frames.held_longer_than(2.0) == [(old.obj, 1000)]
+    del old
+    assert frames.held_longer_than(2.0) == []
+    assert frames.in_use() == [new.obj]

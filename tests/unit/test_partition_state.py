@@ -56,20 +56,59 @@ def test_a_forwarded_batch_is_rewritten_only_when_it_is_handed_out_to_send() -> 
     assert batches.payload(batches.split_batches(out.data)[0]) == batches.payload(source)
 
 
-def test_queued_bytes_count_a_fetched_chunk_until_its_last_batch_is_handed_out() -> None:
+def in_one_buffer(*found: batches.Batch) -> tuple[bytearray, list[batches.Batch]]:
+    """The batches as a fetch answer holds them: views of one writable buffer."""
+    buf = bytearray(b"".join(bytes(b.data) for b in found))
+    return buf, batches.split_batches(memoryview(buf))
+
+
+def test_queued_bytes_count_every_batch_and_owned_bytes_only_those_outside_a_fetch_buffer() -> None:
     st = PartitionState.start(1, 0, dst_end=0, segments=[])
-    chunk = [batch_at(0), batch_at(3), batch_at(6)]
-    size = sum(len(b.data) for b in chunk)
+    _buf, chunk = in_one_buffer(batch_at(0), batch_at(3), batch_at(6))
+    sizes = [len(b.data) for b in chunk]
     st.plan(chunk, PID, EPOCH)
-    assert st.queued_bytes == size
+    # The fetch answer's buffer is the link's to count, as a whole (FramePool).
+    assert (st.queued_bytes, st.owned_bytes) == (sum(sizes), 0)
     st.next_to_send()
-    st.next_to_send()
-    # Two batches are on their way, but the third is still a view of the same answer.
-    assert st.queued_bytes == size
-    st.next_to_send()
-    assert st.queued_bytes == 0
+    assert (st.queued_bytes, st.owned_bytes) == (sum(sizes[1:]), 0)
     reencoded = st.plan([batch_at(9, offsets=[0, 2])], PID, EPOCH).outgoing[0]
-    assert st.queued_bytes == len(reencoded.data)  # its own bytes, not a view
+    assert (st.queued_bytes, st.owned_bytes) == (sum(sizes[1:]) + len(reencoded.data), len(reencoded.data))
+    st.next_to_send(), st.next_to_send(), st.next_to_send()
+    assert (st.queued_bytes, st.owned_bytes) == (0, 0)
+
+
+def test_a_forwarded_batch_is_rewritten_in_its_fetch_buffer_without_a_copy() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    buf, chunk = in_one_buffer(batch_at(0), batch_at(3))
+    payload = batches.payload(chunk[1])
+    st.plan(chunk, PID, EPOCH)
+    st.next_to_send()
+    out = st.next_to_send()
+    assert out is not None and isinstance(out.data, memoryview) and out.data.obj is buf
+    (written,) = batches.split_batches(bytes(out.data))
+    batches.check_crc(written)  # the new header's CRC32C, computed in place
+    assert header(bytes(out.data)) == (PID, EPOCH, 3) and batches.payload(written) == payload
+
+
+def test_copy_out_frees_a_fetch_buffer_of_the_batches_still_queued() -> None:
+    st = PartitionState.start(1, 0, dst_end=0, segments=[])
+    buf, chunk = in_one_buffer(batch_at(0), batch_at(3), batch_at(6))
+    other, more = in_one_buffer(batch_at(9))
+    st.plan(chunk, PID, EPOCH)
+    st.plan(more, PID, EPOCH)
+    first = st.next_to_send()  # handed out: its view stays until the write is answered
+    assert first is not None
+    copied = st.copy_out(buf)
+    assert copied == len(chunk[1].data) + len(chunk[2].data)
+    assert (st.owned_bytes, st.queued_bytes) == (copied, copied + len(more[0].data))
+    assert [o.source.data.obj is other if isinstance(o.source.data, memoryview) else "own"
+            for o in st.queue if o.source is not None] == ["own", "own", True]
+    del chunk, first
+    st.inflight.clear()
+    buf.append(0)  # no view of it lives any more: it could be reused or freed
+    sent = [st.next_to_send() for _ in range(3)]
+    assert [header(bytes(o.data))[2] for o in sent if o] == [3, 6, 9]
+    assert (st.owned_bytes, st.queued_bytes) == (0, 0)
 
 
 def test_a_damaged_source_batch_fails_the_partition_before_it_is_sent() -> None:

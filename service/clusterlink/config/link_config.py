@@ -110,8 +110,9 @@ KNOBS: dict[str, Knob] = {
             "mirror.buffer.max.kbytes",
             "262144",
             "Most KiB of fetched batches the link queues for the destination, all its mirror topics "
-            "together; fetching pauses above it. With the fetch answers in flight, this bounds the "
-            "link's memory, whatever the number of mirror topics.",
+            "together; fetching pauses above it. Batches wait in the buffer their Fetch answer arrived "
+            "in, which counts whole while any of them waits. With the fetch answers in flight, this "
+            "bounds the link's memory, whatever the number of mirror topics.",
             _int_range(1024, 4_194_304),
         ),
         Knob(

@@ -30,7 +30,7 @@ from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
 from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
 
 from clusterlink.kafka.clients import Connection
-from clusterlink.kafka.transport import ChunkedConnectionManager
+from clusterlink.kafka.transport import ChunkedConnectionManager, FramePool
 
 FETCH_VERSION = 12
 PRODUCE_VERSION = 12
@@ -119,8 +119,11 @@ def manager_config(conn: Connection, *, request_timeout_ms: int, max_in_flight: 
     return cfg
 
 
-def new_manager(net: NetworkSelector, conn: Connection, **settings: Any) -> KafkaConnectionManager:
-    manager = ChunkedConnectionManager(net, **manager_config(conn, **settings))
+def new_manager(net: NetworkSelector, conn: Connection, frames: FramePool | None = None,
+                **settings: Any) -> KafkaConnectionManager:
+    """A connection manager for the data path; with `frames`, Fetch answers arrive in
+    that pool and their records are views of it (see transport.FramePool)."""
+    manager = ChunkedConnectionManager(net, frames=frames, **manager_config(conn, **settings))
     # kafka-python's metadata requests ask brokers to create missing topics by
     # default: on a broker with auto.create.topics.enable (Kafka's default), a
     # deleted mirror's destination topic would come back at the next refresh.

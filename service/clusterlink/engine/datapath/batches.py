@@ -378,7 +378,7 @@ def _check_legacy_crcs(view: memoryview) -> None:
 
 
 def rewrite_header(batch: Batch, producer_id: int, producer_epoch: int,
-                   base_sequence: int) -> bytes:
+                   base_sequence: int) -> bytes | memoryview:
     """The batch ready to produce, its records byte-for-byte the source's.
 
     Sets baseOffset 0 (the broker assigns offsets), the partition leader epoch to -1
@@ -388,24 +388,36 @@ def rewrite_header(batch: Batch, producer_id: int, producer_epoch: int,
     and recomputes the CRC32C. The timestamp type bit is left as is: the broker
     applies the topic's timestamp type anyway.
 
-    One copy of the batch; the CRC is computed over the new header and a view of the
-    source's records, without an intermediate buffer. `base_sequence` must already be
-    reduced mod 2**31.
+    A batch in a writable buffer (a fetch answer's, which nothing reads after this)
+    is rewritten where it is and returned as the same view: no copy. Otherwise it
+    is copied once; the CRC is computed over the new header and a view of the
+    source's records, without an intermediate buffer. `base_sequence` must already
+    be reduced mod 2**31.
     """
     if batch.magic != 2:
         raise ValueError(f"rewrite_header needs a v2 batch, got magic {batch.magic}: re-encode it")
     if batch.is_control:
         raise ValueError("clients may not write control batches")
     data = batch.data
+    if isinstance(data, memoryview) and not data.readonly:
+        _rewrite(data, batch.attributes, producer_id, producer_epoch, base_sequence)
+        _CRC.pack_into(data, _CRC_AT, crc32c(data[_ATTRIBUTES_AT:]))
+        return data
     header = bytearray(data[:V2_HEADER_SIZE])
-    _BASE_OFFSET.pack_into(header, 0, 0)
-    _LEADER_EPOCH.pack_into(header, _LEADER_EPOCH_AT, NO_PARTITION_LEADER_EPOCH)
-    _ATTRIBUTES.pack_into(header, _ATTRIBUTES_AT, batch.attributes & ~TRANSACTIONAL_BIT)
-    _PRODUCER.pack_into(header, _PRODUCER_AT, producer_id, producer_epoch, base_sequence)
+    _rewrite(header, batch.attributes, producer_id, producer_epoch, base_sequence)
     records = memoryview(data)[V2_HEADER_SIZE:]
     crc = crc32c(records, crc32c(memoryview(header)[_ATTRIBUTES_AT:]))
     _CRC.pack_into(header, _CRC_AT, crc)
     return b"".join((header, records))
+
+
+def _rewrite(header: bytearray | memoryview, attributes: int, producer_id: int, producer_epoch: int,
+             base_sequence: int) -> None:
+    """The header fields rewrite_header sets, all but the CRC."""
+    _BASE_OFFSET.pack_into(header, 0, 0)
+    _LEADER_EPOCH.pack_into(header, _LEADER_EPOCH_AT, NO_PARTITION_LEADER_EPOCH)
+    _ATTRIBUTES.pack_into(header, _ATTRIBUTES_AT, attributes & ~TRANSACTIONAL_BIT)
+    _PRODUCER.pack_into(header, _PRODUCER_AT, producer_id, producer_epoch, base_sequence)
 
 
 def payload(batch: Batch) -> bytes:

@@ -11,7 +11,8 @@ partition each). A broker answers one connection's requests one at a time:
 large batches spread over the connections so the broker validates and
 appends them on several cores, small ones share one so each request carries
 many partitions (see _lane_for). Batches are forwarded as they are: only
-their header changes (see batches.rewrite_header).
+their header changes (see batches.rewrite_header), in the buffer their Fetch
+answer arrived in (see transport.FramePool); nothing copies them on the way.
 
 Nothing here decides lifecycle states or talks to the store, except one
 call: translation segments are handed to `store_segments` and must be
@@ -43,6 +44,7 @@ from clusterlink.engine.datapath.partition import PartitionState, Phase, Planned
 from clusterlink.engine.segments import Segment
 from clusterlink.kafka import wire
 from clusterlink.kafka.clients import Connection
+from clusterlink.kafka.transport import FramePool
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,12 @@ LANE_SPREAD_BYTES = 64 * 1024
 FIRST_FETCH_BYTES = 1 << 20
 # The least one partition may take of a fetch smaller than fetch_max_bytes.
 MIN_PARTITION_SHARE = 64 * 1024
+# What a Fetch answer may hold beyond its records limit (topic names, offsets, aborted transactions).
+FETCH_ANSWER_OVERHEAD = 1 << 20
+# While fetching waits for the buffer limit, a fetch answer's buffer still in use after
+# this long holds batches of a partition that stopped draining (or a slow destination):
+# see _free_old_buffers. In a busy link a buffer's batches go out within a second.
+BUFFER_HOLD_SECONDS = 2.0
 
 
 def fetch_limits(budget: int, partitions: int, fetch_max: int, partition_max: int) -> tuple[int, int]:
@@ -116,7 +124,7 @@ class CopierSettings:
     fetch_max_bytes: int
     partition_max_bytes: int
     fetch_max_wait_ms: int
-    buffer_bytes: int              # most bytes queued for the destination, whole link
+    buffer_bytes: int              # most bytes queued for the destination, whole link (buffers counted whole)
     max_in_flight: int             # produce requests per destination connection
     produce_connections: int       # connections per destination broker
     produce_request_max_bytes: int
@@ -189,6 +197,9 @@ class Copier:
         # request on the other one at once, rather than after the broker answered
         # the old request, which it may hold for up to fetch_max_wait_ms.
         self._fetch_conns: list[Any] = []
+        # The buffers fetch answers arrive in: their batches are queued and written from there.
+        self._frames = FramePool(largest=settings.fetch_max_bytes + FETCH_ANSWER_OVERHEAD)
+        self._buffers_checked = 0.0
         self._fetching: dict[int, dict[int, int]] = {}  # source node -> {connection: session restarts when sent}
         self._fetch_nodes: set[int] = set()        # source nodes that led a partition at the last walk
         self._producing: dict[tuple[int, int], int] = {}  # (destination node, lane) -> requests in flight
@@ -317,8 +328,9 @@ class Copier:
         client_id = f"clusterlink-{self.name}"
         # One request more than the data path uses, so metadata requests
         # always find a connection that is not at its in-flight limit.
-        self._fetch_conns = [wire.new_manager(self._net, self._source, max_in_flight=2,
-                                              receive_max_bytes=s.fetch_max_bytes + (1 << 20), client_id=client_id,
+        self._fetch_conns = [wire.new_manager(self._net, self._source, frames=self._frames, max_in_flight=2,
+                                              receive_max_bytes=s.fetch_max_bytes + FETCH_ANSWER_OVERHEAD,
+                                              client_id=client_id,
                                               request_timeout_ms=s.source_timeout_ms + s.fetch_max_wait_ms)
                              for _ in range(2)]
         self._src = self._fetch_conns[0]
@@ -429,12 +441,33 @@ class Copier:
 
     # -- fetching --------------------------------------------------------------
 
-    def _queued_bytes(self) -> int:
-        return sum(st.queued_bytes for _route, st in self._queued.values())
+    def _buffered_bytes(self) -> int:
+        """The memory queued batches hold: the fetch answers' buffers in use, each as a
+        whole, and the batches with bytes of their own."""
+        return self._frames.bytes_in_use() + sum(st.owned_bytes for _route, st in self._queued.values())
+
+    def _free_old_buffers(self, now: float) -> None:
+        """Over the limit, a buffer held for long that is mostly batches already sent
+        (a partition that stopped draining keeps a whole fetch answer alive): the
+        batches still queued in it get bytes of their own, and the buffer is freed.
+        Looked at once a second at most: it walks every queued batch."""
+        if now < self._buffers_checked + 1.0:
+            return
+        self._buffers_checked = now
+        queued = [st for _route, st in self._queued.values()]
+        for buf, answer_bytes in self._frames.held_longer_than(BUFFER_HOLD_SECONDS):
+            waiting = sum(st.bytes_in(buf) for st in queued)
+            if 0 < 2 * waiting < answer_bytes:
+                for st in queued:
+                    st.copy_out(buf)
 
     def _fetch(self) -> None:
-        if not self._routes or self._queued_bytes() >= self.settings.buffer_bytes:
+        if not self._routes:
             return
+        if self._buffered_bytes() >= self.settings.buffer_bytes:
+            self._free_old_buffers(time.monotonic())
+            if self._buffered_bytes() >= self.settings.buffer_bytes:
+                return
         if self._fetch_nodes and all(self._fetch_out(node) for node in self._fetch_nodes):
             # Every broker that led a partition at the last walk has a fetch in
             # flight; a partition that moved elsewhere waits for one answer
@@ -530,6 +563,18 @@ class Copier:
 
     def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any,
                  restarts: int, conn: int) -> None:
+        try:
+            self._take_answer(node, asked, resp, restarts, conn)
+        finally:
+            # The answer's records are views of its buffer (FramePool): the queued batches
+            # keep what they need, and an answer object that outlives this call (a
+            # reference cycle in the client) must not keep the whole buffer in use.
+            for topic_resp in resp.responses:
+                for pd in topic_resp.partitions:
+                    pd.records = None
+
+    def _take_answer(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any,
+                     restarts: int, conn: int) -> None:
         self._fetching.get(node, {}).pop(conn, None)
         if restarts != self._session_restarts:
             # Sent before the sessions were restarted (a route came or went): the

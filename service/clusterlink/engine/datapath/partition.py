@@ -15,6 +15,7 @@ destination's end offset (a resync).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import deque
 from dataclasses import dataclass, field
@@ -49,10 +50,14 @@ class Outgoing:
     reencoded: bool
     source: wire_batches.Batch | None = None
     producer: tuple[int, int] = (-1, -1)  # (producer id, epoch) to write `source` with
-    # Bytes this batch holds in memory until it is handed out (queued_bytes). The
-    # forwarded batches of one fetch answer are views of one buffer, which lives
-    # until the last of them is rewritten: that one carries the whole buffer.
+    # Bytes of memory of its own this batch holds while queued (owned_bytes): a
+    # re-encoded or copied-out batch. A forwarded batch is a view of a fetch answer's
+    # buffer, which the link counts as a whole (transport.FramePool): 0.
     charge: int = 0
+
+
+def _in(data: bytes | memoryview, buffer: object) -> bool:
+    return isinstance(data, memoryview) and data.obj is buffer
 
 
 @dataclass(slots=True)
@@ -81,7 +86,8 @@ class PartitionState:
     reason: str = ""
     queue: deque[Outgoing] = field(default_factory=deque)
     inflight: deque[Outgoing] = field(default_factory=deque)
-    queued_bytes: int = 0
+    queued_bytes: int = 0  # the batches queued, all of them
+    owned_bytes: int = 0   # of those, the ones not in a fetch answer's buffer (their charges)
     reencoded_batches: int = 0
     # What the source said in its last answer for this partition.
     source_log_start: int = 0
@@ -148,13 +154,29 @@ class PartitionState:
             out.append(Outgoing(data, self.next_dst, len(offsets), batch.next_offset, True, charge=len(data)))
             self.next_dst += len(offsets)
         self.segments.extend(new_segments)
-        views = [o for o in out if o.source is not None]
-        if views:
-            views[-1].charge = sum(len(o.data) for o in views)
         for o in out:
             self.queue.append(o)
-            self.queued_bytes += o.charge
+            self.queued_bytes += len(o.data)
+            self.owned_bytes += o.charge
         return Planned(new_segments, out)
+
+    def bytes_in(self, buffer: object) -> int:
+        """Bytes of the queued batches that are views of `buffer`."""
+        return sum(len(o.data) for o in self.queue if o.source is not None and _in(o.source.data, buffer))
+
+    def copy_out(self, buffer: object) -> int:
+        """Queued batches that are views of `buffer` get bytes of their own, so the
+        buffer can be freed while they wait; returns the bytes copied."""
+        copied = 0
+        for o in self.queue:
+            src = o.source
+            if src is not None and _in(src.data, buffer):
+                o.source = dataclasses.replace(src, data=bytes(src.data))
+                o.data = o.source.data
+                o.charge = len(o.data)
+                copied += o.charge
+        self.owned_bytes += copied
+        return copied
 
     def _check(self, batch: wire_batches.Batch) -> None:
         try:
@@ -187,7 +209,7 @@ class PartitionState:
         self.phase = Phase.RESYNC
         self.reason = "could not store translation segments"
         self.queue.clear()
-        self.queued_bytes = 0
+        self.queued_bytes = self.owned_bytes = 0
 
     # -- writes ------------------------------------------------------------
 
@@ -208,7 +230,8 @@ class PartitionState:
                                                    out.dst_base % SEQUENCE_SPAN)
             out.source = None
         self.queue.popleft()
-        self.queued_bytes -= out.charge
+        self.queued_bytes -= len(out.data)
+        self.owned_bytes -= out.charge
         self.inflight.append(out)
         return out
 
@@ -250,7 +273,7 @@ class PartitionState:
             return
         self.reason = reason
         self.queue.clear()
-        self.queued_bytes = 0
+        self.queued_bytes = self.owned_bytes = 0
         self.phase = Phase.SETTLING
         self._maybe_settled()
 
@@ -262,7 +285,7 @@ class PartitionState:
         self.phase = Phase.FAILED
         self.reason = reason
         self.queue.clear()
-        self.queued_bytes = 0
+        self.queued_bytes = self.owned_bytes = 0
 
     def resume_at(self, dst_end: int, segments: list[Segment]) -> None:
         """Starts again from the destination's end offset (after a resync)."""
