@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROTO   := $(wildcard proto/clusterlink/v1/*.proto)
 
-.PHONY: install demo test unit integration bench bench-scale bench-failover bench-replicas proto provider-mirror clean
+.PHONY: install demo test unit integration bench bench-scale bench-failover bench-replicas bench-datapath proto provider-mirror clean
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ bench-failover: $(STAMP)
 REPLICAS ?= 1,2,3
 bench-replicas: $(STAMP)
 	$(BIN)/python -m tests.bench.replicas_bench --size-mb $(SIZE_MB) --replicas $(REPLICAS)
+
+# The data path's own CPU per GiB, offline (no broker): compares two versions of it.
+bench-datapath: $(STAMP)
+	$(BIN)/python -m tests.bench.datapath_bench --size-mb $(SIZE_MB)
 
 # A Terraform filesystem mirror holding clusterlink/clusterlink (see README).
 provider-mirror: $(STAMP)
