@@ -98,6 +98,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="ProducerPerformance batch.size in bytes (default 262144)")
     parser.add_argument("--warmup-mb", type=float, default=256,
                         help="MiB produced and consumed on each broker before measuring (default 256; 0 skips)")
+    parser.add_argument("--warmup-mirror", action="store_true",
+                        help="mirror the warm-up topic once, on a link of its own, before round 1, so the "
+                             "destination's JIT has compiled the path of the mirror's Produce requests "
+                             "(off by default until an A/B on a quiet machine shows what it changes)")
     parser.add_argument("--latency-rate", type=int, default=2000, help="records/s of the latency run (default 2000)")
     parser.add_argument("--latency-seconds", type=float, default=20, help="measured seconds of the latency run (default 20)")
     parser.add_argument("--latency-warmup-seconds", type=float, default=45,
@@ -264,6 +268,7 @@ def children_cpu_seconds() -> float:
 class Bench(BenchRun):
     tools: list[subprocess.Popen[str]] = field(default_factory=list)
     topic: str = ""
+    warmup_topic: str | None = None  # the source's warm-up topic, until warm_up_mirror mirrored it
     mm2_libs: Path | None = None
 
     # -- set-up and tear-down (the rest in BenchRun) --------------------------
@@ -388,7 +393,10 @@ class Bench(BenchRun):
                                "--group", f"bench-warmup-{uuid.uuid4().hex[:8]}", "--timeout", "30000"],
                               timeout=max(600.0, a.warmup_mb * 4))
             finally:
-                delete_topic(cluster.bootstrap, topic)
+                if cluster is self.source and self.args.warmup_mirror:
+                    self.warmup_topic = topic  # mirrored once by warm_up_mirror, then deleted
+                else:
+                    delete_topic(cluster.bootstrap, topic)
 
         # Both brokers at once: the warm-up is not measured, so sharing the CPUs is fine.
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="warmup")
@@ -402,6 +410,35 @@ class Bench(BenchRun):
             raise
         finally:
             pool.shutdown(wait=True)
+
+    def warm_up_mirror(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
+        """Mirror the source's warm-up topic once, on a link of its own, then delete the link.
+
+        The warm-up's ProducerPerformance does not reach the destination broker's code
+        for the mirror's Produce requests (many partitions per request, one batch
+        each): without this, its JIT compiles that path during round 1 and 2, on the
+        cores the mirror is measured on (1-1.8 CPU s per round, against 0.1-0.6 s
+        later). A destination that has taken writes before is the steady state.
+        """
+        topic = self.warmup_topic
+        if topic is None:
+            return
+        assert self.source is not None and self.service is not None
+        self.warmup_topic = None
+        link = f"warmup-{uuid.uuid4().hex[:6]}"
+        ends = watermarks(self.source.bootstrap, topic, self.args.partitions)
+        try:
+            self.create_link(stub, link)
+            stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+                parent=f"links/{link}", mirror_topic_id=topic, mirror_topic=pb.MirrorTopic(source_topic=topic)))
+            outcome = self._wait_caught_up(topic, {p: h for p, (_lo, h) in ends.items()}, time.monotonic(),
+                                           self.service.process, None, None, "warm-up mirror")
+            if not outcome.get("caught_up"):
+                raise RuntimeError(f"the warm-up mirror did not catch up: {outcome.get('error')}")
+            log("warm-up mirror: caught up")
+        finally:
+            stub.DeleteLink(pb.DeleteLinkRequest(name=f"links/{link}", force=True))
+            delete_topic(self.source.bootstrap, topic)
 
     def fill_and_raw_rates(self) -> None:
         a = self.args
@@ -1279,6 +1316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.warm_up()
         bench.fill_and_raw_rates()
         stub = bench.start_service()
+        bench.warm_up_mirror(stub)
         bench.mirror(stub)
         if not bench.results["mirror"].get("caught_up"):
             status = "mirror did not catch up"
