@@ -175,7 +175,8 @@ class FramePool:
         gone = {id(b) for b in drop} | {id(buf)}
         self._buffers = [b for b in self._buffers if id(b) not in gone]
         self._buffers.append(buf)
-        self._taken = {id(b): self._taken.get(id(b), (0.0, 0)) for b in self._buffers}
+        for b in drop:
+            del self._taken[id(b)]
         self._taken[id(buf)] = (self._clock(), size)
         return memoryview(buf)[:size]
 
@@ -364,7 +365,7 @@ class ChunkedConnectionManager(KafkaConnectionManager):
 
     The transport is built as in KafkaConnectionManager._build_transport
     (kafka-python 3.0.12), only with the classes above. With `frames`, its
-    connections receive large responses into that pool, and Fetch records as views.
+    connections receive every response into that pool, and Fetch records as views.
     """
 
     def __init__(self, net: Any, frames: FramePool | None = None, **configs: Any):

@@ -446,27 +446,30 @@ class Copier:
         whole, and the batches with bytes of their own."""
         return self._frames.bytes_in_use() + sum(st.owned_bytes for _route, st in self._queued.values())
 
-    def _free_old_buffers(self, now: float) -> None:
+    def _free_old_buffers(self, now: float) -> bool:
         """Over the limit, a buffer held for long that is mostly batches already sent
         (a partition that stopped draining keeps a whole fetch answer alive): the
         batches still queued in it get bytes of their own, and the buffer is freed.
-        Looked at once a second at most: it walks every queued batch."""
+        Looked at once a second at most: it walks every queued batch. True when it
+        copied any batch out."""
         if now < self._buffers_checked + 1.0:
-            return
+            return False
         self._buffers_checked = now
         queued = [st for _route, st in self._queued.values()]
+        copied = 0
         for buf, answer_bytes in self._frames.held_longer_than(BUFFER_HOLD_SECONDS):
             waiting = sum(st.bytes_in(buf) for st in queued)
             if 0 < 2 * waiting < answer_bytes:
-                for st in queued:
-                    st.copy_out(buf)
+                copied += sum(st.copy_out(buf) for st in queued)
+        return copied > 0
 
     def _fetch(self) -> None:
         if not self._routes:
             return
-        if self._buffered_bytes() >= self.settings.buffer_bytes:
-            self._free_old_buffers(time.monotonic())
-            if self._buffered_bytes() >= self.settings.buffer_bytes:
+        limit = self.settings.buffer_bytes
+        if self._buffered_bytes() >= limit:
+            # Counted again only when old buffers were freed: this runs on every turn of the loop.
+            if not self._free_old_buffers(time.monotonic()) or self._buffered_bytes() >= limit:
                 return
         if self._fetch_nodes and all(self._fetch_out(node) for node in self._fetch_nodes):
             # Every broker that led a partition at the last walk has a fetch in
