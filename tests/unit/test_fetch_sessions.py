@@ -5,7 +5,8 @@ from types import SimpleNamespace
 from kafka.consumer.fetcher import FetchSessionHandler
 from kafka.structs import TopicPartition
 
-from clusterlink.engine.datapath.copier import Copier, CopierSettings
+from clusterlink.engine.datapath.copier import Copier, CopierSettings, Route
+from clusterlink.engine.datapath.partition import PartitionState
 from clusterlink.kafka import wire
 from clusterlink.kafka.clients import Connection
 
@@ -56,8 +57,41 @@ def test_an_answer_to_a_fetch_sent_before_the_sessions_restarted_is_dropped_with
     session, sent_at = _session_with_a_fetch_out(copier)
     copier._restart_sessions()  # a mirror starts while session 7's fetch is out
 
-    copier._fetched(NODE, {}, _answer(7, []), sent_at, 0)  # its answer: nothing new
+    copier._fetched(NODE, {}, 0, _answer(7, []), sent_at, 0)  # its answer: nothing new
 
     assert copier._free_fetch_conn(NODE) == 0
     assert copier._ready(("fetch", NODE))  # no backoff: the new session's request goes out at once
     assert session.next_metadata.is_full and session.next_metadata.session_id == 7  # and closes session 7
+
+
+def _answered(copier: Copier, walk) -> float:  # noqa: ANN001 - the copier's private _Walk
+    """An empty answer from NODE to a request of `walk`: nothing new for the partitions it names."""
+    copier._fetched(NODE, walk.asked[NODE], walk.number, _answer(0, []), copier._session_restarts, 0)
+    return copier._answered[NODE][0]
+
+
+def test_a_partition_is_answered_by_its_source_nodes_answers_to_requests_that_name_it() -> None:
+    copier = _copier()
+    route = Route(1, "t", "t")
+    parts = route.partitions = {p: PartitionState.start(1, p, 0, []) for p in (0, 1)}
+    copier._routes[1] = route
+    copier._src = SimpleNamespace(cluster=SimpleNamespace(leader_for_partition=lambda _tp: NODE))
+    first = copier._plan_walk()
+    t1 = _answered(copier, first)
+    assert copier.fetched_at(parts[0]) == copier.fetched_at(parts[1]) == t1
+
+    # A partition added (the source topic grew): an answer to a request sent before
+    # does not name it, so it has no answer yet; one to the new walk's request does.
+    parts[2] = PartitionState.start(1, 2, 0, [])
+    second = copier._plan_walk()
+    t2 = _answered(copier, first)
+    assert copier.fetched_at(parts[0]) == t2 and copier.fetched_at(parts[2]) == 0.0
+    t3 = _answered(copier, second)
+    assert copier.fetched_at(parts[2]) == copier.fetched_at(parts[0]) == t3
+
+    # A partition that stops fetching (here it failed) keeps the time of its last answer.
+    parts[1].fail("broken")
+    third = copier._plan_walk()
+    t4 = _answered(copier, third)
+    assert copier.fetched_at(parts[1]) == t3 < t4 == copier.fetched_at(parts[0])
+    assert NODE not in [n for n, asked in third.asked.items() if ("t", 1) in asked]

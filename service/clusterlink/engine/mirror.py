@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import kafka.errors as kerrors
 from confluent_kafka import KafkaException, Producer
 
 from clusterlink.engine.datapath.partition import PartitionState
@@ -36,6 +37,7 @@ from clusterlink.engine.prepare import (
 )
 from clusterlink.engine.segments import Segment
 from clusterlink.kafka import admin as kadmin
+from clusterlink.kafka import wire
 from clusterlink.kafka.clients import Connection, LinkAdmin, base_config
 from clusterlink.kafka.reader import read_at
 from clusterlink.store import progress
@@ -85,7 +87,7 @@ class Clusters:
 
 
 # A librdkafka future not done in time raises concurrent.futures' TimeoutError.
-_UNANSWERED = (KafkaException, FutureTimeout)
+_UNANSWERED = (KafkaException, FutureTimeout, kerrors.KafkaError)
 
 
 def _said(exc: BaseException) -> str:
@@ -201,7 +203,7 @@ def _replaced(mirrors: list[MirrorSpec], dst_meta: Any, topic_ids: Mapping[int, 
     known = [m for m in mirrors if topic_ids.get(m.mirror_id)]
     present = {m.topic for m in known
                if (info := dst_meta.topics.get(m.topic)) is not None and info.error is None}
-    ids = kadmin.topic_ids_many(clusters.dst_admin, present, clusters.timeout)
+    ids = wire.topic_ids(clusters.destination, present, clusters.timeout)
     out: dict[int, FatalMirrorError] = {}
     for m in known:
         topic_id = ids.get(m.topic)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 
+import kafka.errors as kerrors
 from confluent_kafka import KafkaError, KafkaException
 
 from clusterlink.config import filters as name_filters
@@ -793,8 +794,8 @@ class LinkRuntime:
         path copies meanwhile. Unanswered, the topology step notes them at its next look."""
         assert self.clusters is not None
         try:
-            ids = kadmin.topic_ids_many(self.clusters.dst_admin, {m.topic for m in mirrors}, self.timeout)
-        except KafkaException:
+            ids = wire.topic_ids(self.spec.destination, {m.topic for m in mirrors}, self.timeout)
+        except kerrors.KafkaError:
             return
         progress.note_destination_topic_ids(
             self.factory, {m.mirror_id: topic_id for m in mirrors if (topic_id := ids.get(m.topic)) is not None})
@@ -805,8 +806,8 @@ class LinkRuntime:
         one deleted and created again (a new topic id): its offsets are not the source's."""
         assert self.clusters is not None
         try:
-            ids = kadmin.topic_ids_many(self.clusters.dst_admin, {r.topic for r in routes.values()}, self.timeout)
-        except KafkaException:
+            ids = wire.topic_ids(self.spec.destination, {r.topic for r in routes.values()}, self.timeout)
+        except kerrors.KafkaError:
             return  # the destination's errors reach the status through the data path
         known = progress.destination_topic_ids(self.factory, list(routes))
         missing, self._dst_missing = self._dst_missing, set()
@@ -929,7 +930,8 @@ class LinkRuntime:
         """A mirror whose partitions the source left unanswered, while the last fetch
         failed with `error`, goes into `unreachable` (mirror id -> task name, moved in
         one batch); one answered again is ACTIVE again."""
-        stale = any(st.started and now - st.last_fetch_ok > self.timeout for st in route.partitions.values())
+        fetched_at = self.copier.fetched_at
+        stale = any(st.started and now - fetched_at(st) > self.timeout for st in route.partitions.values())
         if stale and error:
             if state in (lifecycle.PENDING, lifecycle.ACTIVE):
                 unreachable[m.mirror_id] = m.task_name
@@ -940,7 +942,7 @@ class LinkRuntime:
 
     def _try_promote(self, m: mirror_steps.MirrorSpec, rows: list[progress.PartitionProgress],
                      route: Route, now: float) -> None:
-        if any(now - st.last_fetch_ok > self.timeout for st in route.partitions.values()):
+        if any(now - self.copier.fetched_at(st) > self.timeout for st in route.partitions.values()):
             return  # lag is only known while the source answers
         behind = {r.partition: r.lag for r in rows if r.lag > 0}
         if behind:

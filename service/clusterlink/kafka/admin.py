@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicCollection, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -113,23 +113,6 @@ def list_offsets_many(
             if not retriable or time.monotonic() > deadline:
                 raise
             time.sleep(retry_pause(tries))  # topics created a moment ago have no leader yet
-
-
-def topic_ids_many(admin: AdminClient, topics: set[str], timeout: float) -> dict[str, str | None]:
-    """Each topic's id (the cluster's UUID for it, new when a topic is created
-    again under the same name), in one request; None for a topic that does not exist."""
-    if not topics:
-        return {}
-    futures = admin.describe_topics(TopicCollection(sorted(topics)), request_timeout=timeout)
-    out: dict[str, str | None] = {}
-    for topic, fut in futures.items():
-        try:
-            out[topic] = str(fut.result(timeout=timeout).topic_id)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise
-            out[topic] = None
-    return out
 
 
 def dynamic_configs_many(admin: AdminClient, topics: set[str], timeout: float) -> dict[str, dict[str, str] | None]:

@@ -168,6 +168,7 @@ class _Walk:
     # source node -> {(source topic, partition): (state, next source offset)}: what a fetch asks
     asked: dict[int, dict[tuple[str, int], tuple[PartitionState, int]]]
     missing: bool        # some partition has no known leader
+    number: int          # the walks planned before it, and it
 
 
 class Copier:
@@ -213,6 +214,12 @@ class Copier:
         self._sessions: dict[int, FetchSessionHandler] = {}  # source node -> its fetch session
         self._asked_offsets: dict[int, dict[tuple[str, int], int]] = {}  # source node -> last request's offsets
         self._full_fetch: set[int] = set()  # source nodes fetched from since the last route was added
+        # Source node -> (monotonic time of its last good fetch answer, the latest walk
+        # a request it answered was planned in). A partition's time is its node's
+        # (fetched_at): setting a time on each of thousands of partitions on every,
+        # mostly empty, answer showed in the idle profile.
+        self._answered: dict[int, tuple[float, int]] = {}
+        self._walks = 0  # walks planned so far
         self._session_restarts = 0  # how often _restart_sessions ran: tells a fetch sent before from one after
         # The last walk over every partition: what to fetch from which source
         # node. Kept while nothing it depends on changed, so an idle link does
@@ -510,8 +517,8 @@ class Copier:
             self._fetching.setdefault(node, {})[conn] = restarts
             asked = walk.asked[node]
             future = self._fetch_conns[conn].send(req, node_id=node)
-            future.add_callback(lambda resp, n=node, a=asked, g=restarts, c=conn:
-                                self._events.append(lambda: self._fetched(n, a, resp, g, c)))
+            future.add_callback(lambda resp, n=node, a=asked, w=walk.number, g=restarts, c=conn:
+                                self._events.append(lambda: self._fetched(n, a, w, resp, g, c)))
             future.add_errback(lambda exc, n=node, g=restarts, c=conn:
                                self._events.append(lambda: self._fetch_failed(n, exc, g, c)))
 
@@ -527,14 +534,22 @@ class Copier:
         """Every partition that fetches now, by the source node that leads it."""
         cluster = self._src.cluster
         cap = self.settings.partition_max_bytes * 4
-        walk = _Walk({}, {}, {}, False)
+        self._walks += 1
+        walk = _Walk({}, {}, {}, False, self._walks)
         for route in self._routes.values():
             for p, st in route.partitions.items():
-                if st.phase is not Phase.RUNNING or st.queued_bytes >= cap:
+                if st.phase is not Phase.RUNNING:
+                    self._fetched_from(st, None)
                     continue
                 leader = cluster.leader_for_partition(TopicPartition(route.source_topic, p))
                 if leader is None or leader < 0:
                     walk.missing = True
+                    self._fetched_from(st, None)
+                    continue
+                if st.queued_bytes >= cap:
+                    # Waiting for its queue to drain, it still counts as answered
+                    # while its source node answers: the source is not what holds it.
+                    self._fetched_from(st, leader)
                     continue
                 # A fetch names a source partition once: when a link mirrors it twice,
                 # the mirror further behind fetches first, so neither waits for ever.
@@ -542,10 +557,31 @@ class Copier:
                 held = wanted.get((route.source_topic, p))
                 if held is None or st.next_src < held.next_src:
                     wanted[(route.source_topic, p)] = st
+                    if held is not None:
+                        self._fetched_from(held, None)
+                else:
+                    self._fetched_from(st, None)
         for node, wanted in walk.wanted.items():
             walk.offsets[node] = {key: st.next_src for key, st in wanted.items()}
             walk.asked[node] = {key: (st, st.next_src) for key, st in wanted.items()}
+            for st in wanted.values():
+                self._fetched_from(st, node)
         return walk
+
+    def fetched_at(self, st: PartitionState) -> float:
+        """Monotonic time of the last good fetch answer for `st`'s partition (0 before any)."""
+        if st.fetch_node is None:
+            return st.last_fetch_ok
+        at, walk = self._answered.get(st.fetch_node, (0.0, 0))
+        # Only an answer to a request sent since the partition joined its node names it.
+        return max(st.last_fetch_ok, at) if walk >= st.fetch_walk else st.last_fetch_ok
+
+    def _fetched_from(self, st: PartitionState, node: int | None) -> None:
+        """`st` is fetched from `node` from the walk being planned on (None: from no
+        node; its time stands still)."""
+        if st.fetch_node != node:
+            st.last_fetch_ok = self.fetched_at(st)
+            st.fetch_node, st.fetch_walk = node, self._walks
 
     def _invalidate(self) -> None:
         self._walk = None
@@ -564,10 +600,10 @@ class Copier:
         self._src.cluster.request_update()
         self._backoff(("fetch", node), 0.5)
 
-    def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any,
-                 restarts: int, conn: int) -> None:
+    def _fetched(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], walk: int,
+                 resp: Any, restarts: int, conn: int) -> None:
         try:
-            self._take_answer(node, asked, resp, restarts, conn)
+            self._take_answer(node, asked, walk, resp, restarts, conn)
         finally:
             # The answer's records are views of its buffer (FramePool): the queued batches
             # keep what they need, and an answer object that outlives this call (a
@@ -576,8 +612,9 @@ class Copier:
                 for pd in topic_resp.partitions:
                     pd.records = None
 
-    def _take_answer(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], resp: Any,
-                     restarts: int, conn: int) -> None:
+    def _take_answer(self, node: int, asked: dict[tuple[str, int], tuple[PartitionState, int]], walk: int,
+                     resp: Any, restarts: int, conn: int) -> None:
+        """`asked`: what the request named, planned in walk number `walk`."""
         self._fetching.get(node, {}).pop(conn, None)
         if restarts != self._session_restarts:
             # Sent before the sessions were restarted (a route came or went): the
@@ -595,11 +632,9 @@ class Copier:
             self._backoff(("fetch", node), 0.05)
             return
         self.source_error = ""
-        now = time.monotonic()
         # Partitions of the session missing from an incremental answer have
         # nothing new: the source answered for them too.
-        for st, _offset in asked.values():
-            st.last_fetch_ok = now
+        self._answered[node] = (time.monotonic(), max(walk, self._answered.get(node, (0.0, 0))[1]))
         plans: list[tuple[PartitionState, Planned]] = []
         new_segments: SegmentBatch = {}
         refresh = False

@@ -92,7 +92,10 @@ class PartitionState:
     # What the source said in its last answer for this partition.
     source_log_start: int = 0
     source_end: int = 0           # last stable offset (what read_committed sees)
-    last_fetch_ok: float = 0.0    # monotonic time of the last good fetch answer
+    # Monotonic time of the last good fetch answer: Copier.fetched_at. While the
+    # partition is fetched from fetch_node, that node's answers move it.
+    last_fetch_ok: float = 0.0
+    fetch_node: int | None = None
     # False until a partition taken over from another replica has its start point:
     # it has nothing to report yet (its offsets are not known).
     started: bool = True
@@ -291,7 +294,7 @@ class PartitionState:
         """Starts again from the destination's end offset (after a resync)."""
         fresh = PartitionState.start(self.mirror_id, self.partition, dst_end, segments, self.reencoded_batches)
         fresh.source_log_start, fresh.source_end = self.source_log_start, self.source_end
-        fresh.last_fetch_ok = self.last_fetch_ok
+        fresh.last_fetch_ok, fresh.fetch_node = self.last_fetch_ok, self.fetch_node
         fresh.started = self.started  # a taken-over partition reports once the source answered
         for name in PartitionState.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
