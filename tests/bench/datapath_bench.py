@@ -108,7 +108,10 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     answers = max(1, int(args.size_mb / args.answer_mb))
     offsets = [0] * args.partitions
     framed = [fetch_answer(i + 1, template, offsets, per_partition) for i in range(answers)]
-    parser = FrameParser(frames=FramePool(largest=int(args.answer_mb * MIB) + FETCH_ANSWER_OVERHEAD), client_id="b")
+    largest = int(args.answer_mb * MIB) + FETCH_ANSWER_OVERHEAD
+    # Free buffers kept as the copier keeps them: within its buffer limit, here the answers queued.
+    frames = FramePool(largest=largest, keep_bytes=(args.queued_answers + 2) * largest)
+    parser = FrameParser(frames=frames, client_id="b")
     states = [PartitionState.start(1, p, 0, []) for p in range(args.partitions)]
     waiting: deque[int] = deque()  # batches per queued answer
     done = turn = 0

@@ -154,9 +154,9 @@ def test_other_answers_on_a_pooled_connection_decode_as_kafka_python_does():
     assert got.responses[0].partition_responses[0].base_offset == 5
 
 
-def test_the_pool_reuses_a_free_buffer_of_the_size_class_never_one_in_use_and_keeps_few_spares():
+def test_the_pool_reuses_a_free_buffer_of_the_size_class_never_one_in_use():
     kib = 1024
-    frames = transport.FramePool(largest=1000 * kib, spare=1)
+    frames = transport.FramePool(largest=1000 * kib, keep_bytes=4000 * kib)
     first = frames.take(300 * kib)
     buf = first.obj
     assert len(buf) == 512 * kib and frames.bytes_in_use() == 512 * kib  # counted whole
@@ -171,9 +171,24 @@ def test_the_pool_reuses_a_free_buffer_of_the_size_class_never_one_in_use_and_ke
     assert frames.bytes_in_use() == 0
     fourth = frames.take(900 * kib)  # the largest class: the largest answer expected
     assert len(fourth.obj) == 1000 * kib
-    # Neither free buffer was of its class: one of them was dropped (one spare kept).
-    assert len(frames._buffers) == 2 and frames.bytes_in_use() == 1000 * kib
     assert len(frames.take(10).obj) == transport.MIN_BUFFER_BYTES
+
+
+def test_the_pool_keeps_free_buffers_within_its_bytes_and_gives_back_those_of_classes_no_longer_asked_for():
+    kib, now = 1024, [0.0]
+    frames = transport.FramePool(largest=1024 * kib, keep_bytes=1536 * kib, idle_seconds=10.0, clock=lambda: now[0])
+    a, b = frames.take(1000 * kib), frames.take(1000 * kib)
+    small = frames.take(200 * kib)
+    del a, b, small  # three free buffers: 1024 + 1024 + 256 KiB
+    answer = frames.take(1000 * kib)  # reuses one; the other 1024 KiB would not fit in 1536 KiB
+    assert sorted(len(x) for x in frames._buffers) == [256 * kib, 1024 * kib]
+    del answer
+    again = frames.take(1000 * kib)
+    assert len(frames._buffers) == 2  # nothing new was allocated
+    del again
+    now[0] = 11.0  # only small answers from now on (an idle link)
+    frames.take(100)
+    assert [len(x) for x in frames._buffers] == [transport.MIN_BUFFER_BYTES]
 
 
 def test_the_pool_tells_which_buffers_are_held_long():

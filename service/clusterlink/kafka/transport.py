@@ -145,19 +145,27 @@ class FramePool:
     A buffer is in use while any view of it lives: the answer being received or
     decoded, or a batch of it that is queued or in flight. A free buffer is
     reused for the next answer of its size class, so receiving writes to warm
-    memory rather than to fresh pages; at most `spare` free buffers are kept.
-    Size classes are powers of two up to `largest` (the largest answer
-    expected), so answers of slightly different sizes share buffers. The data
-    path counts `bytes_in_use` against its buffer limit and copies the last
-    queued batches out of buffers held long (see Copier).
+    memory rather than to fresh pages: a new buffer costs a page fault per 4 KiB
+    and its zeroing, which showed as a tenth of the data path's CPU when only
+    two free buffers were kept. Free buffers are kept while all buffers together
+    fit in `keep_bytes` (the data path's buffer limit, so the memory stays what
+    the busiest moment needed), and until none of their class was asked for in
+    `idle_seconds`: an idle link gives the memory back. Size classes are powers
+    of two up to `largest` (the largest answer expected), so answers of slightly
+    different sizes share buffers. The data path counts `bytes_in_use` against
+    its buffer limit and copies the last queued batches out of buffers held
+    long (see Copier).
     """
 
-    def __init__(self, largest: int, spare: int = 2, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, largest: int, keep_bytes: int = 0, idle_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._largest = largest
-        self._spare = spare
+        self._keep_bytes = keep_bytes
+        self._idle_seconds = idle_seconds
         self._clock = clock
         self._buffers: list[bytearray] = []  # in the order they were last taken
         self._taken: dict[int, tuple[float, int]] = {}  # id of a buffer -> when last taken, for how many bytes
+        self._asked: dict[int, float] = {}  # size class -> when last asked for
 
     def _class_size(self, size: int) -> int:
         if size >= self._largest:
@@ -165,19 +173,28 @@ class FramePool:
         return min(max(1 << (size - 1).bit_length(), MIN_BUFFER_BYTES), self._largest)
 
     def take(self, size: int) -> memoryview:
+        now = self._clock()
         want = self._class_size(size)
+        self._asked[want] = now
         free = [b for b in self._buffers if not _in_use(b)]
         buf = next((b for b in free if len(b) == want), None)
         if buf is None:
             buf = bytearray(want)
+        # Free buffers kept: the most recently taken first, while all fit in keep_bytes.
         others = [b for b in free if b is not buf]
-        drop = sorted(others, key=len)[:max(len(others) - self._spare, 0)]
+        total = len(buf) + sum(len(b) for b in self._buffers if b is not buf) - sum(len(b) for b in others)
+        drop: list[bytearray] = []
+        for b in reversed(others):
+            if total + len(b) <= self._keep_bytes and now - self._asked.get(len(b), now) <= self._idle_seconds:
+                total += len(b)
+            else:
+                drop.append(b)
         gone = {id(b) for b in drop} | {id(buf)}
         self._buffers = [b for b in self._buffers if id(b) not in gone]
         self._buffers.append(buf)
         for b in drop:
             del self._taken[id(b)]
-        self._taken[id(buf)] = (self._clock(), size)
+        self._taken[id(buf)] = (now, size)
         return memoryview(buf)[:size]
 
     def in_use(self) -> list[bytearray]:

@@ -199,7 +199,8 @@ class Copier:
         # the old request, which it may hold for up to fetch_max_wait_ms.
         self._fetch_conns: list[Any] = []
         # The buffers fetch answers arrive in: their batches are queued and written from there.
-        self._frames = FramePool(largest=settings.fetch_max_bytes + FETCH_ANSWER_OVERHEAD)
+        self._frames = FramePool(largest=settings.fetch_max_bytes + FETCH_ANSWER_OVERHEAD,
+                                 keep_bytes=settings.buffer_bytes)
         self._buffers_checked = 0.0
         self._fetching: dict[int, dict[int, int]] = {}  # source node -> {connection: session restarts when sent}
         self._fetch_nodes: set[int] = set()        # source nodes that led a partition at the last walk
