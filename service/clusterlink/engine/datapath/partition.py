@@ -96,6 +96,7 @@ class PartitionState:
     # partition is fetched from fetch_node, that node's answers move it.
     last_fetch_ok: float = 0.0
     fetch_node: int | None = None
+    fetch_walk: int = 0  # the copier's walk it joined fetch_node in
     # False until a partition taken over from another replica has its start point:
     # it has nothing to report yet (its offsets are not known).
     started: bool = True
@@ -294,7 +295,7 @@ class PartitionState:
         """Starts again from the destination's end offset (after a resync)."""
         fresh = PartitionState.start(self.mirror_id, self.partition, dst_end, segments, self.reencoded_batches)
         fresh.source_log_start, fresh.source_end = self.source_log_start, self.source_end
-        fresh.last_fetch_ok, fresh.fetch_node = self.last_fetch_ok, self.fetch_node
+        fresh.last_fetch_ok, fresh.fetch_node, fresh.fetch_walk = self.last_fetch_ok, self.fetch_node, self.fetch_walk
         fresh.started = self.started  # a taken-over partition reports once the source answered
         for name in PartitionState.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
