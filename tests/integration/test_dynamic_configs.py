@@ -45,7 +45,8 @@ def test_topic_ids_are_kafkas_own_text_and_a_missing_topic_is_none_and_not_creat
 
     found = wait_for("both topics known", lambda: (f := read())[first] is not None and f[second] is not None and f)
 
-    # The same text as librdkafka's (and Kafka's tools'): ids kept in the store compare equal.
+    # The same text as librdkafka's: ids kept in the store compare equal. (Its alphabet has
+    # '/' and '+' where Kafka's tools write '_' and '-'; this test caught that once.)
     admin = AdminClient({"bootstrap.servers": kafka_destination.bootstrap})
     described = admin.describe_topics(TopicCollection([first, second]))
     assert found == {first: str(described[first].result(30).topic_id),

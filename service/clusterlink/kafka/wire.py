@@ -19,6 +19,7 @@ import os
 import ssl
 import tempfile
 import time
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -287,10 +288,18 @@ def _one_shot(conn: Connection, timeout: float, *, client_id: str,
         net.close()
 
 
+def topic_id_text(topic_id: uuid.UUID) -> str:
+    """A topic id as librdkafka writes it: standard base64 without padding."""
+    return base64.b64encode(topic_id.bytes).rstrip(b"=").decode()
+
+
 def topic_ids(conn: Connection, topics: Collection[str], timeout: float) -> dict[str, str | None]:
     """Each topic's id (the cluster's UUID for it, new when a topic is created again
-    under the same name), in Kafka's own text form, in one Metadata request; None for
-    a topic that does not exist. Raises kafka.errors.KafkaError.
+    under the same name), in one Metadata request; None for a topic that does not
+    exist. Raises kafka.errors.KafkaError.
+
+    The text is librdkafka's (standard base64 without padding; Kafka's own tools use
+    the URL-safe alphabet): the ids kept in the store were written in it.
 
     librdkafka's DescribeTopics builds an object for every partition and replica:
     over 500 topics of 10 partitions it cost about three times the CPU of this
@@ -312,7 +321,7 @@ def topic_ids(conn: Connection, topics: Collection[str], timeout: float) -> dict
         elif topic.error_code != NONE and not topic.topic_id.int:
             raise kerrors.for_code(topic.error_code)(f"Metadata of topic {topic.name}")
         else:  # an id, maybe with an error of its partitions' leaders (a topic being created)
-            out[topic.name] = base64.urlsafe_b64encode(topic.topic_id.bytes).rstrip(b"=").decode()
+            out[topic.name] = topic_id_text(topic.topic_id)
     return out
 
 
