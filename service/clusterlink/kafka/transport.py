@@ -181,8 +181,8 @@ class FramePool:
         if buf is None:
             buf = bytearray(want)
         # Free buffers kept: the most recently taken first, while all fit in keep_bytes.
+        total = sum(len(b) for b in self._buffers) - sum(len(b) for b in free) + len(buf)  # in use, with buf
         others = [b for b in free if b is not buf]
-        total = len(buf) + sum(len(b) for b in self._buffers if b is not buf) - sum(len(b) for b in others)
         drop: list[bytearray] = []
         for b in reversed(others):
             if total + len(b) <= self._keep_bytes and now - self._asked.get(len(b), now) <= self._idle_seconds:

@@ -288,6 +288,14 @@ def _one_shot(conn: Connection, timeout: float, *, client_id: str,
         net.close()
 
 
+def _ask_once(conn: Connection, request: Any, timeout: float, *, client_id: str) -> Any:
+    """The answer to one control request (up to 100 MiB), on a connection of its own."""
+    with _one_shot(conn, timeout, client_id=client_id, receive_max_bytes=100 * 1024 * 1024) as (net, manager):
+        async def ask() -> Any:
+            return await manager.send(request, node_id=manager.least_loaded_node())
+        return net.run(ask)
+
+
 def topic_id_text(topic_id: uuid.UUID) -> str:
     """A topic id as librdkafka writes it: standard base64 without padding."""
     return base64.b64encode(topic_id.bytes).rstrip(b"=").decode()
@@ -309,11 +317,7 @@ def topic_ids(conn: Connection, topics: Collection[str], timeout: float) -> dict
         return {}
     request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=t) for t in topics],
                               allow_auto_topic_creation=False, min_version=10)  # v10: topic ids
-    with _one_shot(conn, timeout, client_id="clusterlink-topics", receive_max_bytes=100 * 1024 * 1024) \
-            as (net, manager):
-        async def ask() -> Any:
-            return await manager.send(request, node_id=manager.least_loaded_node())
-        response = net.run(ask)
+    response = _ask_once(conn, request, timeout, client_id="clusterlink-topics")
     out: dict[str, str | None] = {}
     for topic in response.topics:
         if topic.error_code == UNKNOWN_TOPIC_OR_PARTITION:
@@ -340,11 +344,7 @@ def dynamic_topic_configs(conn: Connection, topics: Collection[str], keys: Colle
     request = DescribeConfigsRequest(
         resources=[(TOPIC_RESOURCE, topic, sorted(keys)) for topic in topics],
         include_synonyms=False, min_version=1)  # v1: each value says where it was set
-    with _one_shot(conn, timeout, client_id="clusterlink-configs", receive_max_bytes=100 * 1024 * 1024) \
-            as (net, manager):
-        async def ask() -> Any:
-            return await manager.send(request, node_id=manager.least_loaded_node())
-        response = net.run(ask)
+    response = _ask_once(conn, request, timeout, client_id="clusterlink-configs")
     out: dict[str, dict[str, str] | None] = {}
     for result in response.results:
         if result.error_code == UNKNOWN_TOPIC_OR_PARTITION:
