@@ -98,10 +98,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="ProducerPerformance batch.size in bytes (default 262144)")
     parser.add_argument("--warmup-mb", type=float, default=256,
                         help="MiB produced and consumed on each broker before measuring (default 256; 0 skips)")
-    parser.add_argument("--warmup-mirror", action="store_true",
-                        help="mirror the warm-up topic once, on a link of its own, before round 1, so the "
-                             "destination's JIT has compiled the path of the mirror's Produce requests "
-                             "(off by default until an A/B on a quiet machine shows what it changes)")
+    parser.add_argument("--warmup-mirror-passes", type=int, default=8,
+                        help="times the source's warm-up topic is mirrored, on a link of its own, before "
+                             "round 1 (default 8; 0 skips): the rounds then meet a destination broker whose "
+                             "JIT has compiled the path of the mirror's Produce requests, as a broker in "
+                             "service has")
     parser.add_argument("--latency-rate", type=int, default=2000, help="records/s of the latency run (default 2000)")
     parser.add_argument("--latency-seconds", type=float, default=20, help="measured seconds of the latency run (default 20)")
     parser.add_argument("--latency-warmup-seconds", type=float, default=45,
@@ -135,6 +136,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.size_mb <= 0 or args.record_size <= 0 or args.partitions <= 0 or args.rounds <= 0:
         parser.error("--size-mb, --record-size, --partitions and --rounds must be positive")
+    if args.warmup_mirror_passes < 0:
+        parser.error("--warmup-mirror-passes must be 0 or more")
     if args.latency_rate <= 0 or args.latency_seconds <= 0 or args.latency_partitions <= 0:
         parser.error("--latency-rate, --latency-seconds and --latency-partitions must be positive")
     if args.latency_record_size is None:
@@ -195,10 +198,30 @@ class ThreadMeter:
             by_name[group] = by_name.get(group, 0.0) + used
             if used > busiest[1]:
                 busiest = (name, used)
+        ordered = sorted(by_name.items(), key=lambda kv: -kv[1])
         return {
-            "by_name": {k: round(v / wall, 2) for k, v in sorted(by_name.items(), key=lambda kv: -kv[1])},
+            "by_name": {k: round(v / wall, 2) for k, v in ordered},
+            "seconds_by_name": {k: round(v, 2) for k, v in ordered},
             "busiest_thread": {"name": busiest[0], "cores": round(busiest[1] / wall, 2)},
         }
+
+
+def jvm_cpu_split(seconds_by_name: dict[str, float]) -> dict[str, float]:
+    """A JVM's CPU seconds by what its threads do: `jit` (HotSpot's C1/C2 compiler
+    threads), `gc` (G1's threads and the VM thread, which runs its safepoints) and
+    `work` (every other thread: for a broker, its network and request threads).
+
+    Thread names as /proc shows them, cut to 15 characters: "C2 CompilerThre",
+    "GC Thread#", "G1 Conc#", "G1 Refine#", "VM Thread", "data-plane-kafk"..."""
+    split = {"jit": 0.0, "gc": 0.0, "work": 0.0}
+    for name, seconds in seconds_by_name.items():
+        if "CompilerThre" in name:
+            split["jit"] += seconds
+        elif name.startswith(("GC Thread", "G1 ", "VM Thread")):
+            split["gc"] += seconds
+        else:
+            split["work"] += seconds
+    return {k: round(v, 2) for k, v in split.items()}
 
 
 def broker_pid(cluster: KafkaCluster, node_id: int | None = None) -> int | None:
@@ -269,6 +292,8 @@ class Bench(BenchRun):
     tools: list[subprocess.Popen[str]] = field(default_factory=list)
     topic: str = ""
     warmup_topic: str | None = None  # the source's warm-up topic, until warm_up_mirror mirrored it
+    link: str = ""  # the last mirror round's link
+    round_topic: str | None = None  # the last mirror round's destination topic, until dropped
     mm2_libs: Path | None = None
 
     # -- set-up and tear-down (the rest in BenchRun) --------------------------
@@ -393,8 +418,8 @@ class Bench(BenchRun):
                                "--group", f"bench-warmup-{uuid.uuid4().hex[:8]}", "--timeout", "30000"],
                               timeout=max(600.0, a.warmup_mb * 4))
             finally:
-                if cluster is self.source and self.args.warmup_mirror:
-                    self.warmup_topic = topic  # mirrored once by warm_up_mirror, then deleted
+                if cluster is self.source and self.args.warmup_mirror_passes:
+                    self.warmup_topic = topic  # mirrored by warm_up_mirror, then deleted
                 else:
                     delete_topic(cluster.bootstrap, topic)
 
@@ -412,33 +437,51 @@ class Bench(BenchRun):
             pool.shutdown(wait=True)
 
     def warm_up_mirror(self, stub: pb_grpc.ClusterLinkServiceStub) -> None:
-        """Mirror the source's warm-up topic once, on a link of its own, then delete the link.
+        """Mirror the source's warm-up topic --warmup-mirror-passes times, on a link of
+        its own, then delete the link and the topics it wrote.
 
         The warm-up's ProducerPerformance does not reach the destination broker's code
         for the mirror's Produce requests (many partitions per request, one batch
-        each): without this, its JIT compiles that path during round 1 and 2, on the
-        cores the mirror is measured on (1-1.8 CPU s per round, against 0.1-0.6 s
-        later). A destination that has taken writes before is the steady state.
+        each). Without this its C2 compiler threads took 1.5-3.1 CPU s in each of
+        rounds 1-3 (a quarter to two fifths of the broker's CPU), on the cores the
+        mirror is measured on. A destination broker in service compiled that path
+        long ago. Each pass writes a new mirror topic, all deleted at the end; the
+        broker's JIT, GC and other threads' CPU seconds in each pass are in
+        results["warmup_mirror"].
         """
         topic = self.warmup_topic
         if topic is None:
             return
-        assert self.source is not None and self.service is not None
+        assert self.source is not None and self.destination is not None and self.service is not None
+        a = self.args
         self.warmup_topic = None
         link = f"warmup-{uuid.uuid4().hex[:6]}"
-        ends = watermarks(self.source.bootstrap, topic, self.args.partitions)
+        targets = {p: h for p, (_lo, h) in watermarks(self.source.bootstrap, topic, a.partitions).items()}
+        passes: list[dict[str, float]] = []
+        written: list[str] = []
+        self.results["warmup_mirror"] = {"passes": passes}
         try:
             self.create_link(stub, link)
-            stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
-                parent=f"links/{link}", mirror_topic_id=topic, mirror_topic=pb.MirrorTopic(source_topic=topic)))
-            outcome = self._wait_caught_up(topic, {p: h for p, (_lo, h) in ends.items()}, time.monotonic(),
-                                           self.service.process, None, None, "warm-up mirror")
-            if not outcome.get("caught_up"):
-                raise RuntimeError(f"the warm-up mirror did not catch up: {outcome.get('error')}")
-            log("warm-up mirror: caught up")
+            for n in range(1, a.warmup_mirror_passes + 1):
+                broker = ThreadMeter(broker_pid(self.destination)).start()
+                mirror_topic = f"{topic}-{n}"
+                written.append(mirror_topic)
+                stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
+                    parent=f"links/{link}", mirror_topic_id=mirror_topic,
+                    mirror_topic=pb.MirrorTopic(source_topic=topic)))
+                outcome = self._wait_caught_up(mirror_topic, targets, time.monotonic(), self.service.process,
+                                               None, None, f"warm-up mirror {n}")
+                if not outcome.get("caught_up"):
+                    raise BenchError(f"the warm-up mirror did not catch up: {outcome.get('why')}")
+                split = jvm_cpu_split(broker.stop()["seconds_by_name"])
+                passes.append(split)
+                log(f"warm-up mirror {n}: destination broker CPU s: JIT {split['jit']}, GC {split['gc']}, "
+                    f"other threads {split['work']}")
         finally:
             stub.DeleteLink(pb.DeleteLinkRequest(name=f"links/{link}", force=True))
             delete_topic(self.source.bootstrap, topic)
+            for mirror_topic in written:  # frees their page cache for round 1 (see drop_round)
+                drop_topic(self.destination, mirror_topic)
 
     def fill_and_raw_rates(self) -> None:
         a = self.args
@@ -473,6 +516,7 @@ class Bench(BenchRun):
         results["mirror"], later ones go to results["rounds"]."""
         a = self.args
         assert self.source is not None and self.destination is not None and self.service is not None
+        self.drop_round(stub)
         # A new link every round, so each round starts the same way: a link that is
         # already fetching would first wait for its in-flight fetch (up to
         # mirror.fetch.max.wait.ms) before it asks for the new mirror's partitions.
@@ -486,10 +530,13 @@ class Bench(BenchRun):
         # A destination name of its own: the MirrorMaker 2 runs later write the source
         # topic's name (IdentityReplicationPolicy) on the same destination cluster.
         mirror_topic = f"{self.topic}-clusterlink" + ("" if round_no == 1 else f"-{round_no}")
+        self.round_topic = mirror_topic
         log(f"mirror: creating mirror topic {mirror_topic} of {self.topic} ({total} records)")
         threads = ThreadMeter(service_pid)
+        broker_threads = ThreadMeter(broker_pid(self.destination))
         meter.start()
         threads.start()
+        broker_threads.start()
         cpu_before = proc_cpu_seconds(service_pid)
         t0 = time.monotonic()
         mirror = stub.CreateMirrorTopic(pb.CreateMirrorTopicRequest(
@@ -512,6 +559,7 @@ class Bench(BenchRun):
         cpu_first = outcome.pop("cpu_at_first_record")
         result: dict[str, Any] = {"mirror_topic": name, **outcome, "cores_busy": cpu,
                                   "clusterlink_threads": threads.stop(),
+                                  "destination_broker_cpu_s": jvm_cpu_split(broker_threads.stop()["seconds_by_name"]),
                                   "clusterlink_peak_rss_mib": proc_peak_rss_mib(service_pid)}
         # The whole `clusterlink serve` process: API, reconciler, worker, librdkafka.
         result.update(_cpu_per_gib(cpu_before, cpu_after, cpu_first, outcome["records_mirrored"] * a.record_size))
@@ -522,6 +570,25 @@ class Bench(BenchRun):
         else:
             self.results.setdefault("rounds", []).append(result)
         return result
+
+    def drop_round(self, stub: pb_grpc.ClusterLinkServiceStub | None) -> None:
+        """Delete the last round's link and destination topic, and wait until its files are gone.
+
+        So every round writes into memory the page cache has held seconds before, as a
+        broker in service, whose page cache is full, recycles its pages. A VM with free
+        page reporting hands memory that stays free back to its host, which maps it
+        again on the guest's next touch: in rounds that wrote into such memory the
+        destination broker spent 36% of its samples (perf) copying the written bytes
+        into the page cache, against 3.5% in a round after a deleted topic, and used
+        4.6-5.2 CPU s per GiB in its request threads against 1.6-2.3 s.
+        """
+        if self.round_topic is None:
+            return
+        assert self.destination is not None
+        if stub is not None and self.link:
+            stub.DeleteLink(pb.DeleteLinkRequest(name=f"links/{self.link}", force=True))
+        drop_topic(self.destination, self.round_topic)
+        self.round_topic = None
 
     def _add_rates(self, result: dict[str, Any], outcome: dict[str, Any], topic: str, label: str) -> bool:
         """Once caught up: the rates (whole run, first -> last record, 10% -> 90%) and
@@ -784,6 +851,7 @@ class Bench(BenchRun):
         if self.service is not None:
             self.service.stop()
             log("clusterlink serve stopped")
+        self.drop_round(None)  # the service's links went with its store
 
     def mirrormaker(self, run: str, extra: dict[str, str]) -> None:
         """Mirrors the bench topic with MirrorMaker 2 into the destination topic of the
@@ -1011,6 +1079,20 @@ def delete_topic(bootstrap: str, topic: str) -> None:
         log(f"could not delete scratch topic {topic}: {exc}")
 
 
+def drop_topic(cluster: KafkaCluster, topic: str, timeout: float = 60.0) -> None:
+    """Delete `topic` and wait until the broker removed its folders, so its page cache is free."""
+    delete_topic(cluster.bootstrap, topic)
+    data = cluster.node_folder(cluster.node_ids[0]) / "data"
+    # A deleted partition's folder is renamed `<topic>-<partition>.<id>-delete` until
+    # file.delete.delay.ms (1 s in the sandbox) has passed.
+    pattern = re.compile(re.escape(topic) + r"-\d+(\.[0-9a-f]+-delete)?$")
+    deadline = time.monotonic() + timeout
+    while any(pattern.match(f.name) for f in data.iterdir()):
+        if time.monotonic() > deadline:
+            raise BenchError(f"the files of topic {topic} still on disk {timeout:.0f}s after its deletion")
+        time.sleep(0.2)  # polling interval with a deadline
+
+
 def watermarks(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
     try:
@@ -1216,8 +1298,9 @@ def format_report(report: dict[str, Any]) -> str:
     if rounds:
         out.append("")
         out.append("mirror rounds, each against the source consume runs just before and after it (MiB/s):")
+        out.append(f"  {'':<48}{'ratio to consume':^24}{'':>11}{'destination broker CPU s':^27}")
         out.append(f"  {'round':<7}{'mirror':>8}{'copy':>8}{'10-90%':>8}{'consume':>9}"
-                   f"{'ratio':>8}{'copy':>8}{'10-90%':>8}{'CPU s/GiB':>11}")
+                   f"{'ratio':>8}{'copy':>8}{'10-90%':>8}{'CPU s/GiB':>11}{'JIT':>9}{'GC':>9}{'other':>9}")
 
         def cell(value: float | None, width: int, digits: int) -> str:
             return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
@@ -1226,11 +1309,21 @@ def format_report(report: dict[str, Any]) -> str:
             out.append(f"  {rd['round']:<7}" + cell(rd["mib_per_s"], 8, 1) + cell(rd["copy_mib_per_s"], 8, 1)
                        + cell(rd["middle_mib_per_s"], 8, 1) + cell(rd["consume_mib_per_s"], 9, 1)
                        + cell(rd["vs_source_consume"], 8, 3) + cell(rd["copy_vs_source_consume"], 8, 3)
-                       + cell(rd["middle_vs_source_consume"], 8, 3) + cell(rd["cpu_s_per_gib"], 11, 2))
+                       + cell(rd["middle_vs_source_consume"], 8, 3) + cell(rd["cpu_s_per_gib"], 11, 2)
+                       + "".join(cell(rd["destination_broker_cpu_s"].get(k), 9, 2) for k in ("jit", "gc", "work")))
         out.append(f"  {'median':<40}" + cell(q.get("median_mirror_vs_source_consume"), 8, 3)
                    + cell(q.get("median_mirror_copy_vs_source_consume"), 8, 3)
                    + cell(q.get("median_mirror_middle_vs_source_consume"), 8, 3)
                    + cell(q.get("median_cpu_s_per_gib"), 11, 2))
+        out.append("  (destination broker CPU s: its JIT compiler threads, its GC and VM threads, and all its "
+                   "other threads, over the round)")
+    warmup = r.get("warmup_mirror")
+    if warmup and warmup["passes"]:
+        out.append("")
+        out.append("warm-up mirror passes before round 1, the destination broker's CPU s in each (JIT / GC / "
+                   "other threads):")
+        out.append("  " + ";  ".join(f"{n}: {ps['jit']} / {ps['gc']} / {ps['work']}"
+                                     for n, ps in enumerate(warmup["passes"], 1)))
     if q:
         out.append("")
         out.append("ratios (MiB/s; 'copy' = first -> last record, without the start-up delay; 'source_consume' = "
@@ -1287,6 +1380,7 @@ def round_table(results: dict[str, Any]) -> list[dict[str, Any]]:
             "vs_source_consume": ratio(mir.get("mib_per_s"), consume),
             "copy_vs_source_consume": ratio(mir.get("copy_mib_per_s"), consume),
             "middle_vs_source_consume": ratio(mir.get("middle_mib_per_s"), consume),
+            "destination_broker_cpu_s": mir.get("destination_broker_cpu_s", {}),
         })
     return table
 

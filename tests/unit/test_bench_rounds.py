@@ -32,3 +32,14 @@ def test_a_round_without_a_consume_run_after_it_is_left_out() -> None:
         "rounds": [_mirror(240.0, 2.0)],  # the run stopped before its consume run
     }
     assert [r["round"] for r in round_table(results)] == [1]
+
+
+def test_a_brokers_cpu_is_split_into_jit_gc_and_its_other_threads() -> None:
+    from tests.bench.mirror_bench import jvm_cpu_split
+
+    # Names as /proc/PID/task/TID/comm shows a JVM's threads: cut to 15 characters,
+    # trailing numbers already grouped away by ThreadMeter.
+    seconds = {"C2 CompilerThre": 1.5, "C1 CompilerThre": 0.25, "GC Thread#": 0.5, "G1 Conc#": 0.125,
+               "G1 Refine#": 0.125, "VM Thread": 0.25, "data-plane-kafk": 3.0, "kafka-scheduler": 0.5}
+    assert jvm_cpu_split(seconds) == {"jit": 1.75, "gc": 1.0, "work": 3.5}
+    assert jvm_cpu_split({}) == {"jit": 0.0, "gc": 0.0, "work": 0.0}
