@@ -1072,23 +1072,24 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 def delete_topic(bootstrap: str, topic: str) -> None:
+    delete_topics(bootstrap, [topic])
+
+
+def delete_topics(bootstrap: str, topics: Sequence[str]) -> None:
+    """Delete `topics` in one request; one that cannot be deleted is logged, not raised."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 5})
-    try:
-        admin.delete_topics([topic])[topic].result(30)
-    except KafkaException as exc:
-        log(f"could not delete scratch topic {topic}: {exc}")
+    for topic, future in admin.delete_topics(list(topics)).items():
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            log(f"could not delete topic {topic}: {exc}")
 
 
 def drop_topics(cluster: KafkaCluster, topics: Sequence[str], timeout: float = 60.0) -> None:
     """Delete `topics` and wait until the broker removed their folders, so their page cache is free."""
     if not topics:
         return
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 5})
-    for topic, future in admin.delete_topics(list(topics)).items():
-        try:
-            future.result(30)
-        except KafkaException as exc:
-            log(f"could not delete topic {topic}: {exc}")
+    delete_topics(cluster.bootstrap, topics)
     data = cluster.node_folder(cluster.node_ids[0]) / "data"
     # A deleted partition's folder is renamed `<topic>-<partition>.<id>-delete` until
     # file.delete.delay.ms (1 s in the sandbox) has passed.
